@@ -1,0 +1,175 @@
+"""Runs the plugin the way Dify's plugin daemon does and speaks its protocol.
+
+``python -m main`` in the plugin folder with ``INSTALL_METHOD=local``; requests are JSON lines on
+stdin, and stdout carries one JSON object per line (the manifest, logs, heartbeats, session
+frames). Every stdout line is kept with the time it arrived, so callers can check timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_LINE = 5 * 1024 * 1024  # the daemon kills a plugin for a longer stdout line
+
+
+@dataclass
+class Frame:
+    at: float
+    raw: bytes
+    obj: dict[str, Any]
+
+    @property
+    def event(self) -> str | None:
+        return self.obj.get("event")
+
+    @property
+    def session(self) -> str | None:
+        return self.obj.get("session_id")
+
+    @property
+    def kind(self) -> str | None:
+        """stream / error / end for session frames."""
+        data = self.obj.get("data") or {}
+        return data.get("type") if isinstance(data, dict) else None
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The tool message of a stream frame: {"type", "message", "meta"}."""
+        return (self.obj.get("data") or {}).get("data") or {}
+
+
+class PluginProcess:
+    def __init__(self, plugin_dir: Path = ROOT, python: str = sys.executable, env: dict[str, str] | None = None
+                 ) -> None:
+        full_env = {**os.environ, "INSTALL_METHOD": "local", "PYTHONUNBUFFERED": "1", **(env or {})}
+        for key in ("REMOTE_INSTALL_URL", "REMOTE_INSTALL_KEY"):
+            full_env.pop(key, None)
+        self.proc = subprocess.Popen(
+            [python, "-m", "main"], cwd=plugin_dir, env=full_env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.frames: list[Frame] = []  # every line, in order
+        self.bad_lines: list[bytes] = []  # lines that are not JSON or too long
+        self._sessions: dict[str, queue.Queue[Frame]] = {}
+        self._heartbeat = threading.Event()
+        self._lock = threading.Lock()
+        self.stderr = b""
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            at = time.monotonic()
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                self.bad_lines.append(line[:500])
+                continue
+            if len(line) > MAX_LINE:
+                self.bad_lines.append(line[:500])
+            frame = Frame(at, line, obj)
+            with self._lock:
+                self.frames.append(frame)
+                target = self._sessions.get(frame.session or "")
+            if frame.event == "heartbeat":
+                self._heartbeat.set()
+            if target is not None:
+                target.put(frame)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self.stderr = (self.stderr + raw)[-20000:]
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        if not self._heartbeat.wait(timeout):
+            raise RuntimeError(f"plugin sent no heartbeat in {timeout} s; stderr: {self.stderr[-2000:]!r}")
+
+    def heartbeats(self) -> list[float]:
+        with self._lock:
+            return [f.at for f in self.frames if f.event == "heartbeat"]
+
+    def request(self, data: dict[str, Any]) -> str:
+        session_id = str(uuid.uuid4())
+        with self._lock:
+            self._sessions[session_id] = queue.Queue()
+        line = {"session_id": session_id, "conversation_id": None, "message_id": None, "app_id": None,
+                "endpoint_id": None, "context": {}, "event": "request", "data": data}
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(line).encode() + b"\n")
+        self.proc.stdin.flush()
+        return session_id
+
+    def invoke(self, tool: str, params: dict[str, Any], credentials: dict[str, Any] | None = None,
+               provider: str = "sse_request") -> str:
+        return self.request({"user_id": "test-user", "type": "tool", "action": "invoke_tool", "provider": provider,
+                             "tool": tool, "tool_parameters": params, "credentials": credentials or {},
+                             "credential_type": "api-key"})
+
+    def validate(self, credentials: dict[str, Any], provider: str = "sse_request") -> str:
+        return self.request({"user_id": "test-user", "type": "tool", "action": "validate_tool_credentials",
+                             "provider": provider, "credentials": credentials})
+
+    def frames_of(self, session_id: str, timeout: float = 30) -> Iterator[Frame]:
+        """The session's frames as they arrive, up to and including its end frame."""
+        q = self._sessions[session_id]
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"session {session_id} did not end in {timeout} s")
+            try:
+                frame = q.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            yield frame
+            if frame.kind == "end":
+                return
+
+    def collect(self, session_id: str, timeout: float = 30) -> list[Frame]:
+        return list(self.frames_of(session_id, timeout))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self) -> PluginProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def texts(frames: list[Frame]) -> list[str]:
+    return [f.message["message"]["text"] for f in frames if f.kind == "stream" and f.message.get("type") == "text"]
+
+
+def summary_of(frames: list[Frame]) -> dict[str, Any] | None:
+    jsons = [f.message["message"]["json_object"] for f in frames
+             if f.kind == "stream" and f.message.get("type") == "json"]
+    return jsons[-1] if jsons else None
+
+
+def error_of(frames: list[Frame]) -> dict[str, Any] | None:
+    errors = [f.obj["data"]["data"] for f in frames if f.kind == "error"]
+    return errors[-1] if errors else None

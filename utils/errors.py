@@ -1,0 +1,40 @@
+"""The errors of a run. Each message is one line, says what went wrong, and holds no secret."""
+
+from __future__ import annotations
+
+
+class SSERequestError(Exception):
+    """Base class: a run that cannot go on. ``str(error)`` is the one line a user sees."""
+
+
+class InvalidParameter(SSERequestError):
+    """A parameter's value is not what it should be; raised before any connection."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"Invalid parameter '{name}': {problem}")
+        self.name = name
+
+
+class BlockedAddress(SSERequestError):
+    """The network policy refuses the target (or a redirect hop, or a resolved address)."""
+
+
+class ConnectFailed(SSERequestError):
+    """The connection could not be made or was lost, and no retry was allowed or left."""
+
+
+class HTTPStatusError(SSERequestError):
+    """The server answered with a status that is not a 2xx."""
+
+    def __init__(self, status: int, reason: str, body: str) -> None:
+        detail = f": {body}" if body else ""
+        super().__init__(f"HTTP {status} {reason}{detail}".rstrip())
+        self.status = status
+
+
+class NotEventStream(SSERequestError):
+    """The response is not ``text/event-stream``."""
+
+
+class StreamReportedError(SSERequestError):
+    """The stream itself reported a failure (an ``error`` event, a failed workflow, ...)."""

@@ -1,0 +1,138 @@
+"""The WHATWG event-stream decoder: bytes in, events out, no I/O.
+
+Rules R1-R17 of ``../shared/research/sse_anchors.md`` (HTML "Interpreting an event stream"):
+UTF-8 always (one leading BOM stripped, invalid bytes become U+FFFD), CR / LF / CRLF line ends
+even when split across chunks, comments ignored, one leading space stripped from values,
+no event for a block without ``data``, ``id`` persists and ignores values with NUL, ``retry``
+only for ASCII digits (applied at once), and an unterminated final block is never dispatched.
+
+Work is done per network chunk, not per byte: a chunk is scanned once for its last line end,
+the complete lines are decoded in one call and split in one call, and bytes of an unfinished
+line wait in a list (joined once, when the line completes), so long lines cost O(n).
+"""
+
+from __future__ import annotations
+
+from httpx_sse import ServerSentEvent
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class EventTooLarge(ValueError):
+    """One event (or one line) is larger than the decoder's limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an event exceeded the size limit of {limit} bytes")
+        self.limit = limit
+
+
+class SSEDecoder:
+    """Incremental decoder. ``feed(chunk)`` returns the events completed by that chunk.
+
+    ``last_event_id`` and ``retry`` (the reconnection time in ms, or None) outlive a
+    connection; call ``new_stream()`` when a new response body starts.
+    """
+
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_event_type",
+        "_max",
+        "_pending",
+        "_pending_size",
+        "_skip_lf",
+        "_start",
+        "last_event_id",
+        "retry",
+    )
+
+    def __init__(self, max_event_bytes: int = 0) -> None:
+        self._max = max_event_bytes  # 0: no limit
+        self.last_event_id = ""
+        self.retry: int | None = None
+        self.new_stream()
+
+    def new_stream(self) -> None:
+        """Forget everything that belongs to one response body (not the id or retry)."""
+        self._pending: list[bytes] = []  # bytes of the line being received
+        self._pending_size = 0
+        self._skip_lf = False  # the previous chunk ended in CR: a LF now completes a CRLF
+        self._start: bytes | None = b""  # bytes held while a leading BOM is undecided
+        self._event_type = ""
+        self._data: list[str] = []
+        self._data_size = 0
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if self._start is not None:  # R2: strip one BOM at the very start of the stream
+            chunk = self._start + chunk
+            if len(chunk) < 3 and _BOM.startswith(chunk):
+                self._start = chunk
+                return []
+            self._start = None
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+        if not chunk:
+            return []
+        if self._skip_lf:  # R3: the LF of a CRLF split across chunks
+            self._skip_lf = False
+            if chunk[0] == 10:
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if b"\r" in chunk:
+            self._skip_lf = chunk[-1] == 13  # a final CR ends its line now, not later
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
+            if self._max and self._pending_size > self._max:
+                raise EventTooLarge(self._max)
+            return []
+        if self._pending:
+            self._pending.append(chunk[:end])
+            complete = b"".join(self._pending)
+            self._pending = []
+        else:
+            complete = chunk[:end]
+        rest = chunk[end + 1 :]
+        self._pending_size = len(rest)
+        if rest:
+            self._pending.append(rest)
+        # R1: a line end never falls inside a UTF-8 sequence, so complete lines decode alone.
+        return self._lines(complete.decode("utf-8", "replace").split("\n"))
+
+    def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:  # R5, R14: dispatch
+                if data:
+                    events.append(
+                        ServerSentEvent(self._event_type, "\n".join(data), self.last_event_id, None)
+                    )
+                    data.clear()
+                    self._data_size = 0
+                self._event_type = ""
+                continue
+            field, _, value = line.partition(":")  # R7, R8; a comment has field "" (R6)
+            if value[:1] == " ":
+                value = value[1:]
+            if field == "data":  # R11
+                data.append(value)
+                if self._max:
+                    self._data_size += len(value) + 1
+                    if self._data_size > self._max:
+                        data.clear()
+                        self._data_size = 0
+                        raise EventTooLarge(self._max)
+            elif field == "event":  # R10
+                self._event_type = value
+            elif field == "id":  # R12
+                if "\0" not in value:
+                    self.last_event_id = value
+            elif field == "retry":  # R13
+                if value.isdigit() and value.isascii():
+                    self.retry = int(value)
+            # R9: anything else, comments included, is ignored
+        return events
