@@ -135,7 +135,8 @@ class SSEServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     def route(self, path: str, fn: Route | None = None, *steps: bytes | str | float) -> None:
         self.routes[path] = fn if fn is not None else script(*steps)

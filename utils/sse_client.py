@@ -150,6 +150,8 @@ class SSEClient:
         self.stop_reason = "completed"
         self.started = clock()
         self.deadline = self.started + options.limits.max_duration
+        # query_params are added to a query the URL already has (httpx's params= would replace it)
+        self.url = httpx.URL(options.url).copy_merge_params(list(options.params))
 
     @property
     def elapsed(self) -> float:
@@ -235,7 +237,7 @@ class SSEClient:
     def probe(self) -> None:
         """Opens the stream, checks that it is an event stream, and closes it (no retries)."""
         with self._client() as client, client.stream(
-            self.options.method, self.options.url, headers=self._headers()
+            self.options.method, self.url, headers=self._headers()
         ) as response:
             if self._check(response) is not None:
                 raise HTTPStatusError(response.status_code, response.reason_phrase, self._error_body(response))
@@ -250,8 +252,8 @@ class SSEClient:
                 floor: float | None = None
                 failure = ""
                 try:
-                    with client.stream(options.method, options.url, params=list(options.params) or None,
-                                       headers=self._headers(), content=options.content) as response:
+                    with client.stream(options.method, self.url, headers=self._headers(),
+                                       content=options.content) as response:
                         floor = self._check(response)
                         if floor is not None:
                             failure = f"HTTP {response.status_code} {response.reason_phrase}: " \

@@ -1,0 +1,26 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from utils.network_policy import NetworkPolicy
+from utils.request_options import RequestOptions, build_request_options
+from utils.sse_client import SSEClient
+from utils.stream_run import StreamRun
+
+
+def options(**params: Any) -> RequestOptions:
+    return build_request_options(params)
+
+
+def collect(client: SSEClient) -> list[tuple[str, str, str]]:
+    return [(e.event, e.data, e.id) for batch in client.stream() for e in batch]
+
+
+def run(params: dict[str, Any], policy: NetworkPolicy | None = None, **client_kw: Any):
+    """Runs the whole path (client, format, summary); returns (chunks, summary dict)."""
+    opts = build_request_options(params)
+    stream_run = StreamRun(opts, client=SSEClient(opts, policy, **client_kw))
+    chunks = list(stream_run.chunks())
+    return chunks, stream_run.summary.as_dict()
