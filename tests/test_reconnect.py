@@ -1,0 +1,181 @@
+"""Reconnection as the WHATWG processing model says, against servers that misbehave on purpose."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from devkit.sse_server import Request, Writer
+from tests.helpers import collect, options, run
+from utils.errors import ConnectFailed, HTTPStatusError
+from utils.sse_client import SSEClient
+
+
+def resumable(request: Request, writer: Writer) -> None:
+    """Sends ids 1-2 then drops the connection; resumes after the id the client sends back."""
+    last = int(request.headers.get("last-event-id") or 0)
+    writer.start()
+    writer.send("retry: 10\n\n")
+    for n in range(last + 1, 5):
+        writer.send(f"id: {n}\ndata: event {n}\n\n")
+        if n == 2 and last == 0:
+            writer.abort()
+            return
+    writer.end()
+
+
+def test_reconnect_resumes_with_last_event_id_without_duplicates_or_loss(server):
+    server.route("/s", resumable)
+    client = SSEClient(options(url=server.url + "/s"))
+    assert [data for _, data, _ in collect(client)] == ["event 1", "event 2", "event 3", "event 4"]
+    assert client.reconnects == 1
+    assert [r.headers.get("last-event-id") for r in server.requests] == [None, "2"]
+
+
+def test_post_with_event_ids_is_resumed(server):
+    server.route("/s", resumable)
+    chunks, summary = run({"url": server.url + "/s", "method": "POST", "body": '{"a": 1}'})
+    assert summary["total_events"] == 4 and summary["reconnects"] == 1
+    assert server.requests[1].headers["last-event-id"] == "2"
+
+
+def test_post_without_ids_that_delivered_events_is_not_resent(server):
+    def drops(request: Request, writer: Writer) -> None:
+        writer.send("data: costly answer part\n\n")
+        writer.abort()
+
+    server.route("/s", drops)
+    client = SSEClient(options(url=server.url + "/s", method="POST", body='{"q": 1}', retry_interval=10))
+    with pytest.raises(ConnectFailed) as err:
+        collect(client)
+    assert len(server.requests) == 1
+    assert "not re-sent" in str(err.value)
+
+
+def test_get_without_ids_is_retried_after_a_drop(server):
+    calls = []
+
+    def flaky(request: Request, writer: Writer) -> None:
+        calls.append(1)
+        writer.send("data: x\n\n")
+        if len(calls) == 1:
+            writer.abort()
+            return
+        writer.end()
+
+    server.route("/s", flaky)
+    client = SSEClient(options(url=server.url + "/s", retry_interval=10))
+    assert len(collect(client)) == 2 and client.reconnects == 1
+
+
+def test_503_then_200_is_retried_honouring_retry_after(server):
+    def busy_once(request: Request, writer: Writer) -> None:
+        if len(server.requests) == 1:
+            writer.body(503, '{"error": "busy"}', headers={"Retry-After": "1"})
+            return
+        writer.send("data: ok\n\n")
+        writer.end()
+
+    server.route("/s", busy_once)
+    slept: list[float] = []
+    client = SSEClient(options(url=server.url + "/s", retry_interval=10), sleep=slept.append)
+    assert collect(client) == [("message", "ok", "")]
+    assert slept and slept[0] >= 1.0  # Retry-After wins over the 10 ms interval
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_are_never_retried(server, status):
+    server.route("/s", lambda r, w: w.body(status, '{"message": "no"}'))
+    with pytest.raises(HTTPStatusError):
+        collect(SSEClient(options(url=server.url + "/s", max_retries=5, retry_interval=10)))
+    assert len(server.requests) == 1
+
+
+def test_204_means_stop_without_reconnecting(server):
+    server.route("/s", lambda r, w: w.body(204, "", content_type="text/event-stream"))
+    chunks, summary = run({"url": server.url + "/s", "max_retries": 5})
+    assert summary["status"] == "no_content" and summary["success"] is True
+    assert len(server.requests) == 1 and chunks == []
+
+
+def test_server_retry_field_sets_the_delay(server):
+    def drop_with_retry(request: Request, writer: Writer) -> None:
+        writer.send("retry: 50\ndata: a\n\n")
+        if len(server.requests) == 1:
+            writer.abort()
+            return
+        writer.end()
+
+    server.route("/s", drop_with_retry)
+    slept: list[float] = []
+    client = SSEClient(options(url=server.url + "/s", retry_interval=5000), sleep=slept.append)
+    collect(client)
+    assert len(slept) == 1 and 0.025 <= slept[0] <= 0.05  # 50 ms with jitter, not 5 s
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped():
+    slept: list[float] = []
+    client = SSEClient(options(url="http://127.0.0.1:9/s", max_retries=6, retry_interval=1000, max_duration=570),
+                       sleep=slept.append)
+    with pytest.raises(ConnectFailed) as err:
+        collect(client)
+    assert len(slept) == 6 and "after 6 reconnects" in str(err.value)
+    for n, delay in enumerate(slept, 1):
+        ceiling = min(30.0, 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_retries_never_pass_max_duration():
+    slept: list[float] = []
+    client = SSEClient(options(url="http://127.0.0.1:9/s", max_retries=20, retry_interval=60000, max_duration=5),
+                       sleep=slept.append)
+    with pytest.raises(ConnectFailed) as err:
+        collect(client)
+    assert slept == [] and "max_duration" in str(err.value)
+
+
+def test_max_duration_ends_an_endless_stream_with_status_timeout(server):
+    def endless(request: Request, writer: Writer) -> None:
+        n = 0
+        while n < 10_000:
+            writer.send(f"data: {n}\n\n")
+            n += 1
+            time.sleep(0.01)
+        writer.end()
+
+    server.route("/s", endless)
+    chunks, summary = run({"url": server.url + "/s", "max_duration": 1})
+    assert summary["status"] == "timeout" and summary["success"] is True
+    assert 0 < summary["total_events"] < 10_000
+    assert summary["connection_duration"] < 3
+
+
+def test_max_duration_cuts_a_read_blocked_on_a_silent_server(server):
+    def silent(request: Request, writer: Writer) -> None:
+        writer.send("data: hello\n\n")
+        time.sleep(8)
+        writer.end()
+
+    server.route("/s", silent)
+    started = time.monotonic()
+    chunks, summary = run({"url": server.url + "/s", "max_duration": 1, "read_timeout": 60})
+    assert summary["status"] == "timeout" and summary["total_events"] == 1
+    assert time.monotonic() - started < 5  # the deadline, not the 60 s read timeout, ended it
+
+
+def test_silence_past_read_timeout_ends_with_idle_timeout(server):
+    def silent(request: Request, writer: Writer) -> None:
+        writer.send("data: hello\n\n")
+        time.sleep(5)
+        writer.end()
+
+    server.route("/s", silent)
+    chunks, summary = run({"url": server.url + "/s", "read_timeout": 1, "max_retries": 0})
+    assert summary["status"] == "idle_timeout" and summary["total_events"] == 1
+
+
+def test_keep_alive_comments_keep_a_stream_alive(server):
+    server.route("/s", None, "data: a\n\n", *([0.4, ": keep-alive\n\n"] * 6), "data: b\n\n")
+    chunks, summary = run({"url": server.url + "/s", "read_timeout": 1, "max_retries": 0})
+    assert summary["status"] == "completed" and summary["total_events"] == 2
