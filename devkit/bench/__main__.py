@@ -1,0 +1,93 @@
+"""``python -m devkit.bench [--part PART ...] [--runs N]``: the performance figures of issue 5.
+
+Parts: ``clients`` (raw httpx / httpx-sse / our client on small and 64 KiB events), ``e2e``
+(the whole plugin, text mode, 100,000 events), ``latency`` (an event every 50 ms), ``concurrency``
+(50 invocations at once), ``memory`` (1 GiB through the plugin). Everything talks to a lean SSE
+server in a separate process on 127.0.0.1. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+
+from devkit.bench import clients, plugin
+
+PARTS = ("clients", "e2e", "latency", "concurrency", "memory")
+
+
+def machine() -> str:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    libs = ", ".join(f"{name} {version(name)}" for name in ("httpx", "httpx-sse", "h11", "dify_plugin", "gevent",
+                                                              "pydantic"))
+    return (f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {model}; "
+            f"Python {platform.python_version()} ({sys.executable}); {libs}")
+
+
+class Server:
+    """The lean server in its own process; it stops when its stdin closes."""
+
+    def __enter__(self) -> str:
+        self.proc = subprocess.Popen([sys.executable, "-m", "devkit.bench.server"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"bench server did not start: {line!r}")
+        return f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devkit.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", action="append", choices=(*PARTS, "all"),
+                        help="run only this part (repeatable); default: all")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is shown); default 3")
+    parser.add_argument("--heartbeat", type=float, default=1.0,
+                        help="HEARTBEAT_INTERVAL for the concurrency part, in s; default 1")
+    parser.add_argument("--memory-mode", choices=("summary", "text"), default="summary",
+                        help="output_mode for the memory part; default summary")
+    parser.add_argument("--memory-gib", type=float, default=1.0, help="GiB streamed in the memory part; default 1")
+    args = parser.parse_args(argv)
+    parts = PARTS if not args.part or "all" in args.part else tuple(p for p in PARTS if p in args.part)
+    runs = max(1, args.runs)
+
+    print(machine())
+    print(f"command: python -m devkit.bench {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
+    started = time.monotonic()
+    with Server() as base:
+        for part in parts:
+            if part == "clients":
+                lines = clients.run(base, runs)
+            elif part == "e2e":
+                lines = plugin.end_to_end(base, runs)
+            elif part == "latency":
+                lines = plugin.latency(base, runs)
+            elif part == "concurrency":
+                lines = plugin.concurrency(base, runs, heartbeat=args.heartbeat)
+            else:
+                lines = plugin.memory(base, runs, total=int(args.memory_gib * (1 << 30)), mode=args.memory_mode)
+            print("\n".join(lines), flush=True)
+    print(f"\n(bench took {time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
