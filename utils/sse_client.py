@@ -22,6 +22,7 @@ import random
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,15 +46,35 @@ Resolver = Callable[..., list[Any]]
 class PinnedTransport(httpx.BaseTransport):
     """Resolves the host itself, checks every address against the policy, and connects to the
     checked address (TLS still verifies the host name through ``sni_hostname``): a name that
-    resolves to a refused address is refused, and DNS cannot change its answer in between."""
+    resolves to a refused address is refused, and DNS cannot change its answer in between.
 
-    def __init__(self, policy: NetworkPolicy, verify: bool = True,
-                 resolver: Resolver = socket.getaddrinfo, inner: httpx.BaseTransport | None = None) -> None:
+    httpx ignores proxy variables once a transport is given, so this transport routes them
+    itself, reading HTTP(S)_PROXY / ALL_PROXY / NO_PROXY with the standard library's rules. A
+    proxied request gets the name-level checks (the request hook); the proxy resolves the name.
+    """
+
+    def __init__(self, policy: NetworkPolicy, verify: bool = True, resolver: Resolver = socket.getaddrinfo,
+                 inner: httpx.BaseTransport | None = None, trust_env: bool = True) -> None:
         self._policy = policy
         self._resolver = resolver
+        self._verify = verify
         self._inner = inner or httpx.HTTPTransport(verify=verify)
+        self._proxy_env = urllib.request.getproxies_environment() if trust_env else {}
+        self._proxies: dict[str, httpx.HTTPTransport] = {}
+
+    def _proxy_for(self, url: httpx.URL) -> httpx.BaseTransport | None:
+        proxy = self._proxy_env.get(url.scheme) or self._proxy_env.get("all")
+        if not proxy or urllib.request.proxy_bypass_environment(f"{url.host}:{url.port or ''}".rstrip(":"),
+                                                                self._proxy_env):
+            return None
+        if proxy not in self._proxies:
+            self._proxies[proxy] = httpx.HTTPTransport(proxy=proxy, verify=self._verify)
+        return self._proxies[proxy]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        proxied = self._proxy_for(request.url)
+        if proxied is not None:
+            return proxied.handle_request(request)
         host = request.url.host
         if parse_ip(host) is not None:
             self._policy.check_host(host)
@@ -74,17 +95,26 @@ class PinnedTransport(httpx.BaseTransport):
         extensions = dict(request.extensions)
         if request.url.scheme == "https":
             extensions.setdefault("sni_hostname", host)
-        pinned = httpx.Request(
-            request.method,
-            request.url.copy_with(host=addresses[0]),
-            headers=request.headers,  # keeps the original Host header
-            stream=request.stream,
-            extensions=extensions,
-        )
-        return self._inner.handle_request(pinned)
+        failure: httpx.ConnectError | None = None
+        for address in addresses:  # in the resolver's order, as a connect() over a name would
+            pinned = httpx.Request(
+                request.method,
+                request.url.copy_with(host=address),
+                headers=request.headers,  # keeps the original Host header
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return self._inner.handle_request(pinned)
+            except httpx.ConnectError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     def close(self) -> None:
         self._inner.close()
+        for transport in self._proxies.values():
+            transport.close()
 
 
 class _Deadline:
