@@ -22,7 +22,7 @@ def ip(text):
 
 
 def stub_resolver(table):
-    def resolve(host, port, type=0):  # noqa: A002 - getaddrinfo's own keyword
+    def resolve(host, port, type=0):
         if host not in table:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
