@@ -1,0 +1,479 @@
+"""Checks a plugin folder the way Dify checks it, before anything is packaged.
+
+Three layers, each reported as one clear line per problem (``<file>: <what is wrong>``):
+
+- the daemon's manifest rules (``ManifestValidate`` and the ``PluginDeclaration`` struct tags:
+  lower-case author, ``x.y.z`` versions, name pattern, label lengths, the four languages,
+  runner, ``created_at``, tags) and its asset check (every icon present in ``_assets/``);
+- the SDK's pydantic models, fed exactly as ``PluginRegistration`` feeds them
+  (``PluginConfiguration``, ``ToolProviderConfiguration``, and each tool YAML built the way
+  ``ToolProviderConfiguration.validate_tools`` builds it), so a plugin that would die before its
+  first heartbeat is caught here;
+- the SDK's class loader rule: each ``extra.python.source`` module, imported in a separate
+  interpreter from the plugin root, must hold exactly one ``ToolProvider`` / ``Tool`` subclass
+  (imported names count).
+
+``check_plugin(root)`` returns the list of problems; empty means the package may be written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LANGUAGES = ("en_US", "zh_Hans", "ja_JP", "pt_BR")
+VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,4}){2}(-\w{1,16})?$", re.ASCII)
+AUTHOR_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+NAME_RE = re.compile(r"^[a-z0-9_-]{1,128}$")
+PROVIDER_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE)
+RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+FORBIDDEN_AUTHOR_WORDS = ("langgenius", "dify")
+MANIFEST_TAGS = frozenset(
+    "search image videos weather finance design travel social news medical productivity education business "
+    "entertainment utilities agent rag other trigger".split()
+)
+ARCHES = frozenset({"amd64", "arm64"})
+NOT_FOR_TOOL_PLUGINS = ("models", "agent_strategies", "datasources", "triggers")
+MAX_I18N = 1023
+IMPORT_TIMEOUT = 120
+
+
+def _load_yaml(root: Path, rel: str, problems: list[str]) -> dict[str, Any] | None:
+    path = root / rel
+    if not path.is_file():
+        problems.append(f"{rel}: file not found")
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problems.append(f"{rel}: not valid YAML ({first})")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{rel}: must be a YAML mapping, got {type(data).__name__}")
+        return None
+    return data
+
+
+def _i18n(where: str, value: Any, problems: list[str]) -> None:
+    """The daemon's I18nObject: every language required, en_US 1..1023 chars, others < 1024."""
+    if not isinstance(value, dict):
+        problems.append(f"{where}: must be a mapping of {', '.join(LANGUAGES)}")
+        return
+    for lang in LANGUAGES:
+        text = value.get(lang)
+        if text is None or (isinstance(text, str) and not text.strip()):
+            problems.append(f"{where}.{lang}: missing (the daemon requires {', '.join(LANGUAGES)})")
+        elif not isinstance(text, str):
+            problems.append(f"{where}.{lang}: must be a string")
+        elif len(text) > MAX_I18N:
+            problems.append(f"{where}.{lang}: {len(text)} characters, at most {MAX_I18N} allowed")
+
+
+def _version(where: str, value: Any, problems: list[str]) -> None:
+    if not isinstance(value, str) or not VERSION_RE.match(value):
+        problems.append(f"{where}: {value!r} is not a version like 1.2.3 (daemon regex {VERSION_RE.pattern})")
+
+
+def _asset(where: str, root: Path, name: Any, problems: list[str], required: bool) -> None:
+    if name in (None, ""):
+        if required:
+            problems.append(f"{where}: missing (an icon file name in _assets/)")
+        return
+    if not isinstance(name, str):
+        problems.append(f"{where}: must be a file name in _assets/")
+    elif len(name) > 128:
+        problems.append(f"{where}: longer than 128 characters")
+    elif not (root / "_assets" / name).is_file():
+        problems.append(f"{where}: _assets/{name} not found")
+
+
+def _source(where: str, root: Path, data: dict[str, Any], problems: list[str]) -> str | None:
+    source = ((data.get("extra") or {}).get("python") or {}).get("source")
+    if not isinstance(source, str) or not source:
+        problems.append(f"{where}: extra.python.source missing")
+        return None
+    if not source.endswith(".py"):
+        problems.append(f"{where}: extra.python.source {source!r} must be a .py file")
+        return None
+    if not (root / source).is_file():
+        problems.append(f"{where}: extra.python.source {source} not found")
+        return None
+    return source
+
+
+def _pydantic_lines(where: str, exc: Exception, prefix: str = "") -> list[str]:
+    """One line per pydantic error; any other exception as its first line."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        lines = []
+        for err in errors():
+            loc = ".".join(str(part) for part in (prefix, *err.get("loc", ())) if part != "")
+            lines.append(f"{where}: {loc or '(root)'}: {err.get('msg')} (SDK)")
+        return lines
+    text = str(exc).strip().splitlines()
+    return [f"{where}: {text[0] if text else type(exc).__name__} (SDK)"]
+
+
+# --- manifest.yaml -----------------------------------------------------------------------------
+
+
+def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
+    p: list[str] = []
+    w = "manifest.yaml"
+    _version(f"{w}: version", m.get("version"), p)
+    if m.get("type") != "plugin":
+        p.append(f"{w}: type must be 'plugin', got {m.get('type')!r}")
+
+    author = m.get("author")
+    if not isinstance(author, str) or not AUTHOR_RE.match(author):
+        p.append(f"{w}: author {author!r} must match {AUTHOR_RE.pattern} (lower-case letters, digits, _ and -)")
+    else:
+        for word in FORBIDDEN_AUTHOR_WORDS:
+            if word in author.lower():
+                p.append(f"{w}: author {author!r} must not contain {word!r} (reserved for official plugins)")
+        if UUID_RE.match(author):
+            p.append(f"{w}: author {author!r} looks like a UUID, which the daemon rejects on upload")
+
+    name = m.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        p.append(f"{w}: name {name!r} must match {NAME_RE.pattern}")
+
+    _i18n(f"{w}: label", m.get("label"), p)
+    _i18n(f"{w}: description", m.get("description"), p)
+    _asset(f"{w}: icon", root, m.get("icon"), p, required=True)
+    _asset(f"{w}: icon_dark", root, m.get("icon_dark"), p, required=False)
+
+    resource = m.get("resource")
+    memory = resource.get("memory") if isinstance(resource, dict) else None
+    if not isinstance(memory, int) or isinstance(memory, bool) or memory <= 0:
+        p.append(f"{w}: resource.memory must be a positive integer (bytes)")
+
+    plugins = m.get("plugins") if isinstance(m.get("plugins"), dict) else {}
+    tools = plugins.get("tools") or []
+    if not isinstance(tools, list) or not tools:
+        p.append(f"{w}: plugins.tools must list the tool provider YAML file")
+    else:
+        if len(tools) > 1:
+            p.append(f"{w}: plugins.tools lists {len(tools)} providers; the daemon keeps only one per plugin")
+        for path in tools:
+            if not isinstance(path, str) or len(path) > 128:
+                p.append(f"{w}: plugins.tools entry {path!r} must be a path of at most 128 characters")
+    for kind in NOT_FOR_TOOL_PLUGINS:
+        if plugins.get(kind):
+            p.append(f"{w}: plugins.{kind} is not allowed in a tool plugin")
+
+    meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+    if not meta:
+        p.append(f"{w}: meta missing")
+    _version(f"{w}: meta.version", meta.get("version"), p)
+    arch = meta.get("arch")
+    if not isinstance(arch, list) or not arch or any(a not in ARCHES for a in arch):
+        p.append(f"{w}: meta.arch must be a non-empty list of {sorted(ARCHES)}, got {arch!r}")
+    runner = meta.get("runner") if isinstance(meta.get("runner"), dict) else {}
+    if runner.get("language") != "python":
+        p.append(f"{w}: meta.runner.language must be 'python', got {runner.get('language')!r}")
+    rversion = runner.get("version")
+    if not isinstance(rversion, str) or not rversion or len(rversion) > 128:
+        p.append(f"{w}: meta.runner.version must be a quoted string such as \"3.12\", got {rversion!r}")
+    entry = runner.get("entrypoint")
+    if not isinstance(entry, str) or not entry or len(entry) > 256:
+        p.append(f"{w}: meta.runner.entrypoint must be a module name such as 'main', got {entry!r}")
+    else:
+        module = Path(*entry.split("."))
+        if not (root / module.with_suffix(".py")).is_file() and not (root / module / "__init__.py").is_file():
+            p.append(f"{w}: meta.runner.entrypoint {entry!r}: {module.with_suffix('.py')} not found "
+                     f"(the daemon runs python -m {entry})")
+    mdv = meta.get("minimum_dify_version")
+    if mdv is not None:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            Version(str(mdv))
+        except InvalidVersion:
+            p.append(f"{w}: meta.minimum_dify_version {mdv!r} is not a version")
+
+    created = m.get("created_at")
+    if isinstance(created, dt.datetime):
+        if created.tzinfo is None:
+            p.append(f"{w}: created_at must be RFC 3339 with a time zone, e.g. 2026-01-31T00:00:00Z")
+    elif not isinstance(created, str) or not RFC3339_RE.match(created):
+        p.append(f"{w}: created_at {created!r} must be RFC 3339, e.g. 2026-01-31T00:00:00Z")
+
+    tags = m.get("tags") or []
+    if not isinstance(tags, list):
+        p.append(f"{w}: tags must be a list")
+    else:
+        for tag in tags:
+            if tag not in MANIFEST_TAGS:
+                p.append(f"{w}: tag {tag!r} is not one of {', '.join(sorted(MANIFEST_TAGS))}")
+
+    privacy = m.get("privacy")
+    if privacy is not None:
+        if not isinstance(privacy, str) or not privacy:
+            p.append(f"{w}: privacy must be a file path or a URL")
+        elif not re.match(r"^https?://", privacy) and not (root / privacy).is_file():
+            p.append(f"{w}: privacy file {privacy} not found")
+    repo = m.get("repo")
+    if repo is not None and (not isinstance(repo, str) or not re.match(r"^https?://[^\s/]+\.[^\s]+$", repo)):
+        p.append(f"{w}: repo {repo!r} must be a URL")
+
+    if not (root / "_assets").is_dir():
+        p.append("_assets/: missing (the SDK scans it at start and dies without it)")
+    if not (root / "requirements.txt").is_file() and not (root / "pyproject.toml").is_file():
+        p.append("requirements.txt: missing (the daemon installs from requirements.txt or pyproject.toml)")
+    elif (root / "requirements.txt").is_file():
+        reqs = (root / "requirements.txt").read_text(encoding="utf-8")
+        if not re.search(r"^\s*dify[_-]plugin\b", reqs, re.IGNORECASE | re.MULTILINE):
+            p.append("requirements.txt: does not list dify_plugin (the daemon checks `import dify_plugin`)")
+
+    if not p:  # the SDK's own model, last, so its messages do not repeat ours
+        from dify_plugin.core.entities.plugin.setup import PluginConfiguration
+
+        try:
+            PluginConfiguration(**copy.deepcopy(m))
+        except Exception as exc:  # pydantic.ValidationError or TypeError
+            p.extend(_pydantic_lines(w, exc))
+    return p
+
+
+# --- provider and tool YAML ----------------------------------------------------------------------
+
+
+def _check_tool(root: Path, rel: str) -> tuple[list[str], str | None, str | None]:
+    """One tool YAML, built exactly as ToolProviderConfiguration.validate_tools builds it."""
+    from dify_plugin.entities.tool import (
+        ToolConfiguration,
+        ToolConfigurationExtra,
+        ToolDescription,
+        ToolIdentity,
+        ToolParameter,
+    )
+
+    p: list[str] = []
+    data = _load_yaml(root, rel, p)
+    if data is None:
+        return p, None, None
+    source = _source(rel, root, data, p)
+    for key in ("identity", "description"):
+        if not isinstance(data.get(key), dict):
+            p.append(f"{rel}: {key} missing")
+    if not p:
+        _i18n(f"{rel}: identity.label", data["identity"].get("label"), p)
+        _i18n(f"{rel}: description.human", data["description"].get("human"), p)
+    if p:
+        return p, None, source
+    parts: list[tuple[str, Any]] = [
+        ("identity", lambda: ToolIdentity(**data["identity"])),
+        ("description", lambda: ToolDescription(**data["description"])),
+        ("extra", lambda: ToolConfigurationExtra(**data.get("extra", {}))),
+    ]
+    params = data.get("parameters", []) or []
+    if not isinstance(params, list):
+        p.append(f"{rel}: parameters must be a list")
+        params = []
+    for i, param in enumerate(params):
+        label = f"parameters[{i}]" + (f" ({param.get('name')})" if isinstance(param, dict) else "")
+        if not isinstance(param, dict):
+            p.append(f"{rel}: {label}: must be a mapping")
+            continue
+        parts.append((label, lambda param=param: ToolParameter(**param)))
+    built: dict[str, Any] = {}
+    for label, build in parts:
+        try:
+            built[label] = build()
+        except Exception as exc:
+            p.extend(_pydantic_lines(rel, exc, prefix=label))
+    if not p:
+        try:
+            ToolConfiguration(identity=built["identity"], description=built["description"], extra=built["extra"],
+                              parameters=[v for k, v in built.items() if k.startswith("parameters[")],
+                              output_schema=data.get("output_schema"))
+        except Exception as exc:
+            p.extend(_pydantic_lines(rel, exc))
+    names = [param.get("name") for param in params if isinstance(param, dict)]
+    for dup in sorted({n for n in names if names.count(n) > 1}, key=str):
+        p.append(f"{rel}: parameter name {dup!r} is declared more than once")
+    name = (data.get("identity") or {}).get("name")
+    return p, name if isinstance(name, str) else None, source
+
+
+def check_provider(root: Path, rel: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Returns the problems and the (source, kind) pairs to import."""
+    from dify_plugin.entities.tool import ToolProviderConfiguration
+
+    p: list[str] = []
+    sources: list[tuple[str, str]] = []
+    data = _load_yaml(root, rel, p)
+    if data is None:
+        return p, sources
+    identity = data.get("identity") if isinstance(data.get("identity"), dict) else {}
+    if not identity:
+        p.append(f"{rel}: identity missing")
+    pname = identity.get("name")
+    if not isinstance(pname, str) or not PROVIDER_NAME_RE.match(pname):
+        p.append(f"{rel}: identity.name {pname!r} must match {PROVIDER_NAME_RE.pattern}")
+    _i18n(f"{rel}: identity.label", identity.get("label"), p)
+    _i18n(f"{rel}: identity.description", identity.get("description"), p)
+    _asset(f"{rel}: identity.icon", root, identity.get("icon"), p, required=True)
+    _asset(f"{rel}: identity.icon_dark", root, identity.get("icon_dark"), p, required=False)
+    source = _source(rel, root, data, p)
+    if source:
+        sources.append((source, "provider"))
+    creds = data.get("credentials_for_provider")
+    if creds is not None and not isinstance(creds, dict):
+        p.append(f"{rel}: credentials_for_provider must be a mapping of name to field (the SDK calls .items())")
+
+    tools = data.get("tools") or []
+    tool_problems: list[str] = []
+    if not isinstance(tools, list) or not tools:
+        p.append(f"{rel}: tools must list at least one tool YAML file")
+        tools = []
+    names: list[str] = []
+    for tool in tools:
+        if not isinstance(tool, str):
+            p.append(f"{rel}: tools entry {tool!r} must be a path")
+            continue
+        problems, name, tool_source = _check_tool(root, tool)
+        tool_problems.extend(problems)
+        if name:
+            names.append(name)
+        if tool_source:
+            sources.append((tool_source, "tool"))
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        p.append(f"{rel}: tool name {dup!r} is declared by more than one tool YAML")
+
+    if isinstance(creds, dict) or creds is None:
+        candidate = copy.deepcopy(data)
+        if tool_problems:  # already reported per tool; check the provider's own fields only
+            candidate["tools"] = []
+        try:
+            with contextlib.chdir(root):  # the SDK opens tool YAML paths relative to the plugin root
+                ToolProviderConfiguration(**candidate)
+        except Exception as exc:
+            p.extend(_pydantic_lines(rel, exc))
+    return p + tool_problems, sources
+
+
+# --- classes -------------------------------------------------------------------------------------
+
+_IMPORT_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from dify_plugin.core.utils.class_loader import get_subclasses_from_module, import_module_from_source
+from dify_plugin.interfaces.tool import Tool, ToolProvider
+out = []
+for source, kind in json.loads(sys.argv[1]):
+    parent = ToolProvider if kind == "provider" else Tool
+    module_name = Path(source).with_suffix("").as_posix().replace("/", ".")
+    try:
+        module = import_module_from_source(module_name=module_name, py_file_path=str(Path.cwd() / source))
+        found = [c.__module__ + "." + c.__qualname__ for c in get_subclasses_from_module(module, parent)]
+        out.append({"source": source, "parent": parent.__name__, "found": found})
+    except BaseException as exc:
+        lines = str(exc).strip().splitlines()
+        out.append({"source": source, "parent": parent.__name__,
+                    "error": type(exc).__name__ + (": " + lines[0] if lines else "")})
+Path(sys.argv[2]).write_text(json.dumps(out))
+"""
+
+
+def check_classes(root: Path, sources: list[tuple[str, str]], python: str = sys.executable) -> list[str]:
+    """Imports each source as the SDK does (module ``tools.x`` for ``tools/x.py``, cwd = plugin root,
+    one interpreter for all) and applies ``load_single_subclass_from_source``'s rule."""
+    if not sources:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "classes.json"
+        try:
+            proc = subprocess.run([python, "-c", _IMPORT_SCRIPT, json.dumps(sources), str(result)], cwd=root,
+                                  capture_output=True, timeout=IMPORT_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return [f"importing {', '.join(s for s, _ in sources)} took more than {IMPORT_TIMEOUT} s"]
+        if not result.is_file():
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()
+            return [f"could not import the plugin sources with {python}: {tail[-1] if tail else proc.returncode}"]
+        report = json.loads(result.read_text())
+    p: list[str] = []
+    for item in report:
+        source, parent = item["source"], item["parent"]
+        if "error" in item:
+            p.append(f"{source}: import failed: {item['error']}")
+        elif not item["found"]:
+            p.append(f"{source}: no subclass of {parent} (the SDK needs exactly one)")
+        elif len(item["found"]) > 1:
+            p.append(f"{source}: {len(item['found'])} subclasses of {parent} ({', '.join(item['found'])}); the SDK "
+                     f"needs exactly one per module, and imported names count")
+    return p
+
+
+# --- all of it ----------------------------------------------------------------------------------
+
+
+def check_plugin(root: Path, *, import_sources: bool = True, python: str = sys.executable) -> list[str]:
+    root = Path(root).resolve()
+    problems: list[str] = []
+    manifest = _load_yaml(root, "manifest.yaml", problems)
+    if manifest is None:
+        return problems
+    problems.extend(check_manifest(root, manifest))
+    sources: list[tuple[str, str]] = []
+    plugins = manifest.get("plugins") if isinstance(manifest.get("plugins"), dict) else {}
+    for rel in plugins.get("tools") or []:
+        if isinstance(rel, str):
+            provider_problems, provider_sources = check_provider(root, rel)
+            problems.extend(provider_problems)
+            sources.extend(provider_sources)
+    if import_sources:
+        problems.extend(check_classes(root, sources, python))
+    return problems
+
+
+def referenced_files(root: Path) -> list[str]:
+    """Every file the manifest points at, directly or through a provider: these must be packaged."""
+    root = Path(root).resolve()
+    found: list[str] = ["manifest.yaml"]
+    ignore: list[str] = []
+    manifest = _load_yaml(root, "manifest.yaml", ignore) or {}
+    for key in ("icon", "icon_dark"):
+        if isinstance(manifest.get(key), str):
+            found.append(f"_assets/{manifest[key]}")
+    entry = ((manifest.get("meta") or {}).get("runner") or {}).get("entrypoint")
+    if isinstance(entry, str) and entry:
+        module = Path(*entry.split("."))
+        found.append((module / "__init__.py" if (root / module).is_dir() else module.with_suffix(".py")).as_posix())
+    privacy = manifest.get("privacy")
+    if isinstance(privacy, str) and not re.match(r"^https?://", privacy):
+        found.append(privacy)
+    for dep in ("requirements.txt", "pyproject.toml", "uv.lock"):
+        if (root / dep).is_file():
+            found.append(dep)
+    for rel in (manifest.get("plugins") or {}).get("tools") or []:
+        found.append(rel)
+        provider = _load_yaml(root, rel, ignore) or {}
+        identity = provider.get("identity") or {}
+        for key in ("icon", "icon_dark"):
+            if isinstance(identity.get(key), str):
+                found.append(f"_assets/{identity[key]}")
+        src = ((provider.get("extra") or {}).get("python") or {}).get("source")
+        if isinstance(src, str):
+            found.append(src)
+        for tool in provider.get("tools") or []:
+            found.append(tool)
+            tool_data = _load_yaml(root, tool, ignore) or {}
+            src = ((tool_data.get("extra") or {}).get("python") or {}).get("source")
+            if isinstance(src, str):
+                found.append(src)
+    return sorted(set(found))
+
