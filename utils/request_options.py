@@ -129,10 +129,8 @@ def check_url(raw: str, name: str = "url") -> str:
         raise InvalidParameter(name, f"the URL is malformed ({str(exc).splitlines()[0][:80]})") from None
     if not parsed.host:
         raise InvalidParameter(name, "the URL has no host")
-    try:
-        parsed.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise InvalidParameter(name, "the URL has an invalid port") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise InvalidParameter(name, f"the URL has an invalid port {parsed.port}")
     return url
 
 
