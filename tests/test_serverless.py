@@ -181,3 +181,23 @@ def test_twenty_invocations_at_once(plugin: ServerlessPlugin, server: SSEServer)
         assert summary["success"] is True and summary["total_events"] == 4
         assert summary["answer"] == "".join(texts(frames))
     assert len(sessions) == CONCURRENT
+
+
+def test_a_silent_server_ends_at_max_duration_with_an_error_frame(plugin: ServerlessPlugin,
+                                                                    server: SSEServer) -> None:
+    """The reply is never left to the SDK's idle cut-off (which ends it without an end frame):
+    a server that never answers ends the call at max_duration, with an error frame."""
+    release = threading.Event()
+
+    def route(request: Request, writer: Writer) -> None:
+        release.wait(GATE_S)  # no status line, no headers
+
+    server.route("/silent", route)
+    try:
+        frames = plugin.invoke(TOOL, {"url": f"{server.url}/silent", "read_timeout": 60, "max_duration": 1,
+                                      "max_retries": 0}, timeout=30)
+    finally:
+        release.set()
+    assert frames[-1].kind == "end"
+    error = error_of(frames)
+    assert error is not None and "max_duration" in error["message"], [f.obj for f in frames]

@@ -217,6 +217,14 @@ class SSEClient:
             event_hooks={"request": [self._check_hop]},
         )
 
+    def _attempt_timeout(self) -> httpx.Timeout:
+        """One attempt's timeouts, cut to the run's time left: a connect or a wait for the response
+        headers never carries the run past max_duration (past it, the daemon or, in serverless mode,
+        the SDK would end the call without a word)."""
+        limits = self.options.limits
+        left = max(0.5, self.deadline - self._clock())
+        return httpx.Timeout(min(limits.connect_timeout, left), read=min(limits.read_timeout, left))
+
     def _may_resend(self) -> bool:
         """A POST that delivered events is re-sent only when the server gave ids to resume from."""
         if self.options.method in IDEMPOTENT or self.events_received == 0:
@@ -283,7 +291,7 @@ class SSEClient:
                 failure = ""
                 try:
                     with client.stream(options.method, self.url, headers=self._headers(),
-                                       content=options.content) as response:
+                                       content=options.content, timeout=self._attempt_timeout()) as response:
                         floor = self._check(response)
                         if floor is not None:
                             failure = f"HTTP {response.status_code} {response.reason_phrase}: " \
@@ -301,6 +309,8 @@ class SSEClient:
                     if isinstance(exc, httpx.ReadTimeout):
                         failure = f"no data for {limits.read_timeout:g} s (read_timeout)"
                     if self._clock() >= self.deadline:
+                        if isinstance(exc, httpx.ReadTimeout):
+                            failure = "no response before the time ran out"
                         self._out_of_time(failure)
                         return
                 except EventTooLarge as exc:
