@@ -9,17 +9,17 @@ Three layers, each reported as one clear line per problem (``<file>: <what is wr
   (``PluginConfiguration``, ``ToolProviderConfiguration``, and each tool YAML built the way
   ``ToolProviderConfiguration.validate_tools`` builds it), so a plugin that would die before its
   first heartbeat is caught here;
-- the SDK's class loader rule: each ``extra.python.source`` module, imported in a separate
-  interpreter from the plugin root, must hold exactly one ``ToolProvider`` / ``Tool`` subclass
-  (imported names count).
+- the SDK's class loader rule: each ``extra.python.source`` module, imported as the SDK imports
+  it, must hold exactly one ``ToolProvider`` / ``Tool`` subclass (imported names count).
+
+The SDK checks run in a separate interpreter (this file, run as a script, with the plugin root as
+working directory): importing ``dify_plugin`` gevent-patches whatever process imports it.
 
 ``check_plugin(root)`` returns the list of problems; empty means the package may be written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import datetime as dt
 import json
 import re
@@ -238,29 +238,13 @@ def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
         if not re.search(r"^\s*dify[_-]plugin\b", reqs, re.IGNORECASE | re.MULTILINE):
             p.append("requirements.txt: does not list dify_plugin (the daemon checks `import dify_plugin`)")
 
-    if not p:  # the SDK's own model, last, so its messages do not repeat ours
-        from dify_plugin.core.entities.plugin.setup import PluginConfiguration
-
-        try:
-            PluginConfiguration(**copy.deepcopy(m))
-        except Exception as exc:  # pydantic.ValidationError or TypeError
-            p.extend(_pydantic_lines(w, exc))
     return p
 
 
-# --- provider and tool YAML ----------------------------------------------------------------------
+# --- provider and tool YAML: the daemon's rules -------------------------------------------------
 
 
-def _check_tool(root: Path, rel: str) -> tuple[list[str], str | None, str | None]:
-    """One tool YAML, built exactly as ToolProviderConfiguration.validate_tools builds it."""
-    from dify_plugin.entities.tool import (
-        ToolConfiguration,
-        ToolConfigurationExtra,
-        ToolDescription,
-        ToolIdentity,
-        ToolParameter,
-    )
-
+def _tool_rules(root: Path, rel: str) -> tuple[list[str], str | None, str | None]:
     p: list[str] = []
     data = _load_yaml(root, rel, p)
     if data is None:
@@ -269,55 +253,29 @@ def _check_tool(root: Path, rel: str) -> tuple[list[str], str | None, str | None
     for key in ("identity", "description"):
         if not isinstance(data.get(key), dict):
             p.append(f"{rel}: {key} missing")
-    if not p:
-        _i18n(f"{rel}: identity.label", data["identity"].get("label"), p)
-        _i18n(f"{rel}: description.human", data["description"].get("human"), p)
     if p:
         return p, None, source
-    parts: list[tuple[str, Any]] = [
-        ("identity", lambda: ToolIdentity(**data["identity"])),
-        ("description", lambda: ToolDescription(**data["description"])),
-        ("extra", lambda: ToolConfigurationExtra(**data.get("extra", {}))),
-    ]
+    _i18n(f"{rel}: identity.label", data["identity"].get("label"), p)
+    _i18n(f"{rel}: description.human", data["description"].get("human"), p)
     params = data.get("parameters", []) or []
     if not isinstance(params, list):
         p.append(f"{rel}: parameters must be a list")
         params = []
-    for i, param in enumerate(params):
-        label = f"parameters[{i}]" + (f" ({param.get('name')})" if isinstance(param, dict) else "")
-        if not isinstance(param, dict):
-            p.append(f"{rel}: {label}: must be a mapping")
-            continue
-        parts.append((label, lambda param=param: ToolParameter(**param)))
-    built: dict[str, Any] = {}
-    for label, build in parts:
-        try:
-            built[label] = build()
-        except Exception as exc:
-            p.extend(_pydantic_lines(rel, exc, prefix=label))
-    if not p:
-        try:
-            ToolConfiguration(identity=built["identity"], description=built["description"], extra=built["extra"],
-                              parameters=[v for k, v in built.items() if k.startswith("parameters[")],
-                              output_schema=data.get("output_schema"))
-        except Exception as exc:
-            p.extend(_pydantic_lines(rel, exc))
     names = [param.get("name") for param in params if isinstance(param, dict)]
     for dup in sorted({n for n in names if names.count(n) > 1}, key=str):
         p.append(f"{rel}: parameter name {dup!r} is declared more than once")
-    name = (data.get("identity") or {}).get("name")
+    name = data["identity"].get("name")
     return p, name if isinstance(name, str) else None, source
 
 
-def check_provider(root: Path, rel: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """Returns the problems and the (source, kind) pairs to import."""
-    from dify_plugin.entities.tool import ToolProviderConfiguration
-
+def check_provider(root: Path, rel: str) -> tuple[list[str], dict[str, Any] | None, list[tuple[str, str]]]:
+    """The daemon's rules for one provider and its tools. Returns the problems, the SDK job for
+    this provider (None when the YAML cannot be read) and the (source, kind) pairs to import."""
     p: list[str] = []
     sources: list[tuple[str, str]] = []
     data = _load_yaml(root, rel, p)
     if data is None:
-        return p, sources
+        return p, None, sources
     identity = data.get("identity") if isinstance(data.get("identity"), dict) else {}
     if not identity:
         p.append(f"{rel}: identity missing")
@@ -332,111 +290,157 @@ def check_provider(root: Path, rel: str) -> tuple[list[str], list[tuple[str, str
     if source:
         sources.append((source, "provider"))
     creds = data.get("credentials_for_provider")
-    if creds is not None and not isinstance(creds, dict):
+    creds_ok = creds is None or isinstance(creds, dict)
+    if not creds_ok:
         p.append(f"{rel}: credentials_for_provider must be a mapping of name to field (the SDK calls .items())")
 
     tools = data.get("tools") or []
-    tool_problems: list[str] = []
     if not isinstance(tools, list) or not tools:
         p.append(f"{rel}: tools must list at least one tool YAML file")
         tools = []
+    tool_problems: list[str] = []
+    good_tools: list[str] = []
     names: list[str] = []
     for tool in tools:
         if not isinstance(tool, str):
             p.append(f"{rel}: tools entry {tool!r} must be a path")
             continue
-        problems, name, tool_source = _check_tool(root, tool)
+        problems, name, tool_source = _tool_rules(root, tool)
         tool_problems.extend(problems)
+        if not problems:
+            good_tools.append(tool)
         if name:
             names.append(name)
         if tool_source:
             sources.append((tool_source, "tool"))
     for dup in sorted({n for n in names if names.count(n) > 1}):
         p.append(f"{rel}: tool name {dup!r} is declared by more than one tool YAML")
+    job = {"path": rel, "tools": good_tools, "all_tools_ok": not tool_problems} if creds_ok else None
+    return p + tool_problems, job, sources
 
-    if isinstance(creds, dict) or creds is None:
-        candidate = copy.deepcopy(data)
-        if tool_problems:  # already reported per tool; check the provider's own fields only
-            candidate["tools"] = []
+
+# --- the SDK's own checks, in a separate interpreter ---------------------------------------------
+# Importing dify_plugin gevent-patches the interpreter, so it never happens in the caller: this
+# file is run as a script, with the plugin root as working directory, exactly as the SDK runs.
+
+
+def _sdk_tool(rel: str) -> list[str]:
+    """One tool YAML, built exactly as ToolProviderConfiguration.validate_tools builds it."""
+    from dify_plugin.entities.tool import (
+        ToolConfiguration,
+        ToolConfigurationExtra,
+        ToolDescription,
+        ToolIdentity,
+        ToolParameter,
+    )
+
+    data = yaml.safe_load(Path(rel).read_text(encoding="utf-8"))
+    p: list[str] = []
+    parts: list[tuple[str, Any]] = [
+        ("identity", lambda: ToolIdentity(**data["identity"])),
+        ("description", lambda: ToolDescription(**data["description"])),
+        ("extra", lambda: ToolConfigurationExtra(**data.get("extra", {}))),
+    ]
+    for i, param in enumerate(data.get("parameters", []) or []):
+        if not isinstance(param, dict):
+            p.append(f"{rel}: parameters[{i}]: must be a mapping")
+            continue
+        parts.append((f"parameters[{i}] ({param.get('name')})", lambda param=param: ToolParameter(**param)))
+    built: dict[str, Any] = {}
+    for label, make in parts:
         try:
-            with contextlib.chdir(root):  # the SDK opens tool YAML paths relative to the plugin root
-                ToolProviderConfiguration(**candidate)
+            built[label] = make()
+        except Exception as exc:
+            p.extend(_pydantic_lines(rel, exc, prefix=label))
+    if not p:
+        try:
+            ToolConfiguration(identity=built["identity"], description=built["description"], extra=built["extra"],
+                              parameters=[v for k, v in built.items() if k.startswith("parameters[")],
+                              output_schema=data.get("output_schema"))
         except Exception as exc:
             p.extend(_pydantic_lines(rel, exc))
-    return p + tool_problems, sources
+    return p
 
 
-# --- classes -------------------------------------------------------------------------------------
+def _sdk_main(job: dict[str, Any]) -> list[str]:
+    from dify_plugin.core.entities.plugin.setup import PluginConfiguration
+    from dify_plugin.core.utils.class_loader import get_subclasses_from_module, import_module_from_source
+    from dify_plugin.entities.tool import ToolProviderConfiguration
+    from dify_plugin.interfaces.tool import Tool, ToolProvider
 
-_IMPORT_SCRIPT = r"""
-import json, sys
-from pathlib import Path
-from dify_plugin.core.utils.class_loader import get_subclasses_from_module, import_module_from_source
-from dify_plugin.interfaces.tool import Tool, ToolProvider
-out = []
-for source, kind in json.loads(sys.argv[1]):
-    parent = ToolProvider if kind == "provider" else Tool
-    module_name = Path(source).with_suffix("").as_posix().replace("/", ".")
-    try:
-        module = import_module_from_source(module_name=module_name, py_file_path=str(Path.cwd() / source))
-        found = [c.__module__ + "." + c.__qualname__ for c in get_subclasses_from_module(module, parent)]
-        out.append({"source": source, "parent": parent.__name__, "found": found})
-    except BaseException as exc:
-        lines = str(exc).strip().splitlines()
-        out.append({"source": source, "parent": parent.__name__,
-                    "error": type(exc).__name__ + (": " + lines[0] if lines else "")})
-Path(sys.argv[2]).write_text(json.dumps(out))
-"""
-
-
-def check_classes(root: Path, sources: list[tuple[str, str]], python: str = sys.executable) -> list[str]:
-    """Imports each source as the SDK does (module ``tools.x`` for ``tools/x.py``, cwd = plugin root,
-    one interpreter for all) and applies ``load_single_subclass_from_source``'s rule."""
-    if not sources:
-        return []
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "classes.json"
-        try:
-            proc = subprocess.run([python, "-c", _IMPORT_SCRIPT, json.dumps(sources), str(result)], cwd=root,
-                                  capture_output=True, timeout=IMPORT_TIMEOUT, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return [f"importing {', '.join(s for s, _ in sources)} took more than {IMPORT_TIMEOUT} s"]
-        if not result.is_file():
-            tail = proc.stderr.decode(errors="replace").strip().splitlines()
-            return [f"could not import the plugin sources with {python}: {tail[-1] if tail else proc.returncode}"]
-        report = json.loads(result.read_text())
     p: list[str] = []
-    for item in report:
-        source, parent = item["source"], item["parent"]
-        if "error" in item:
-            p.append(f"{source}: import failed: {item['error']}")
-        elif not item["found"]:
-            p.append(f"{source}: no subclass of {parent} (the SDK needs exactly one)")
-        elif len(item["found"]) > 1:
-            p.append(f"{source}: {len(item['found'])} subclasses of {parent} ({', '.join(item['found'])}); the SDK "
+    if job["manifest"]:
+        try:
+            PluginConfiguration(**yaml.safe_load(Path("manifest.yaml").read_text(encoding="utf-8")))
+        except Exception as exc:  # pydantic.ValidationError or TypeError
+            p.extend(_pydantic_lines("manifest.yaml", exc))
+    for provider in job["providers"]:
+        tool_lines = [line for rel in provider["tools"] for line in _sdk_tool(rel)]
+        p.extend(tool_lines)
+        data = yaml.safe_load(Path(provider["path"]).read_text(encoding="utf-8"))
+        if tool_lines or not provider["all_tools_ok"]:  # already reported per tool: the provider's own fields
+            data["tools"] = []
+        try:
+            ToolProviderConfiguration(**data)
+        except Exception as exc:
+            p.extend(_pydantic_lines(provider["path"], exc))
+    for source, kind in job["sources"]:
+        parent = ToolProvider if kind == "provider" else Tool
+        module_name = Path(source).with_suffix("").as_posix().replace("/", ".")
+        try:
+            module = import_module_from_source(module_name=module_name, py_file_path=str(Path.cwd() / source))
+        except BaseException as exc:
+            lines = str(exc).strip().splitlines()
+            p.append(f"{source}: import failed: {type(exc).__name__}" + (f": {lines[0]}" if lines else ""))
+            continue
+        found = [f"{c.__module__}.{c.__qualname__}" for c in get_subclasses_from_module(module, parent)]
+        if not found:
+            p.append(f"{source}: no subclass of {parent.__name__} (the SDK needs exactly one)")
+        elif len(found) > 1:
+            p.append(f"{source}: {len(found)} subclasses of {parent.__name__} ({', '.join(found)}); the SDK "
                      f"needs exactly one per module, and imported names count")
     return p
+
+
+def check_sdk(root: Path, job: dict[str, Any], python: str = sys.executable) -> list[str]:
+    """Runs ``_sdk_main`` in ``python`` (which must have dify_plugin) with cwd = plugin root."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "sdk.json"
+        try:
+            proc = subprocess.run([python, str(Path(__file__).resolve()), "--sdk-job", json.dumps(job), str(result)],
+                                  cwd=root, capture_output=True, timeout=IMPORT_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return [f"the SDK checks (importing {', '.join(s for s, _ in job['sources'])}) took more than "
+                    f"{IMPORT_TIMEOUT} s"]
+        if not result.is_file():
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()
+            return [f"could not run the SDK checks with {python}: {tail[-1] if tail else proc.returncode}"]
+        return json.loads(result.read_text(encoding="utf-8"))
 
 
 # --- all of it ----------------------------------------------------------------------------------
 
 
-def check_plugin(root: Path, *, import_sources: bool = True, python: str = sys.executable) -> list[str]:
+def check_plugin(root: Path, *, sdk: bool = True, python: str = sys.executable) -> list[str]:
+    """Every problem, one line each. ``sdk=False`` skips the SDK's models and class loading
+    (the daemon's rules only; no subprocess)."""
     root = Path(root).resolve()
     problems: list[str] = []
     manifest = _load_yaml(root, "manifest.yaml", problems)
     if manifest is None:
         return problems
     problems.extend(check_manifest(root, manifest))
-    sources: list[tuple[str, str]] = []
+    job: dict[str, Any] = {"manifest": not problems, "providers": [], "sources": []}
     plugins = manifest.get("plugins") if isinstance(manifest.get("plugins"), dict) else {}
     for rel in plugins.get("tools") or []:
         if isinstance(rel, str):
-            provider_problems, provider_sources = check_provider(root, rel)
+            provider_problems, provider_job, sources = check_provider(root, rel)
             problems.extend(provider_problems)
-            sources.extend(provider_sources)
-    if import_sources:
-        problems.extend(check_classes(root, sources, python))
+            if provider_job is not None:
+                job["providers"].append(provider_job)
+            job["sources"].extend(sources)
+    if sdk:
+        problems.extend(check_sdk(root, job, python))
     return problems
 
 
@@ -477,3 +481,10 @@ def referenced_files(root: Path) -> list[str]:
                 found.append(src)
     return sorted(set(found))
 
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--sdk-job"]:
+    # The child side of check_sdk: import plugin modules from the working directory, as
+    # ``python -m main`` would, not from this file's folder.
+    sys.path[0] = ""
+    Path(sys.argv[3]).write_text(json.dumps(_sdk_main(json.loads(sys.argv[2]))), encoding="utf-8")
