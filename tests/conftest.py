@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from devkit.sse_server import SSEServer  # noqa: E402
+
+# The tests talk to 127.0.0.1 only: a proxy set in the environment (the tool honours them) must
+# not catch that traffic, in this process or in the plugin processes the tests start.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
 
 
 @pytest.fixture
