@@ -147,3 +147,19 @@ def test_a_run_blocked_before_any_response_still_ends_at_max_duration() -> None:
     (result,) = outcome
     assert isinstance(result, ConnectFailed), result
     assert "max_duration" in str(result)
+
+
+def test_every_tool_keeps_its_time_parameters_inside_the_limits(max_request_timeout: int) -> None:
+    """Any tool of the plugin (not only sse_request) documents time bounds inside both limits."""
+    checked = 0
+    for path in sorted((ROOT / "tools").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for param in doc.get("parameters") or []:
+            if param["name"] in TIME_PARAMS:
+                checked += 1
+                high = param.get("max")
+                assert high is not None, f"{path.name}: {param['name']} has no max"
+                assert high < max_request_timeout, f"{path.name}: {param['name']} max {high}"
+                if param["name"] == "max_duration":
+                    assert high + SUMMARY_MARGIN_S <= DAEMON_LIMIT_S, f"{path.name}: max_duration max {high}"
+    assert checked >= len(TIME_PARAMS)
