@@ -90,6 +90,7 @@ class StreamRun:
     def _finish(self) -> None:
         client = self.client
         outcome = self.format.finish() if self.format is not None else FormatResult()
+        outcome.invalid_samples = [self.options.redactor(sample) for sample in outcome.invalid_samples]
         error = outcome.error
         if self.status == "event_too_large":
             error = f"an event exceeded max_event_kb ({self.options.limits.max_event_bytes // 1024} KiB)"

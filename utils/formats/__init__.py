@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from httpx_sse import ServerSentEvent
 
-from utils.formats.base import FormatResult, RawFormat, StreamFormat, Usage
+from utils.formats.anthropic import AnthropicFormat
+from utils.formats.base import FormatResult, JSONFormat, RawFormat, StreamFormat, Usage
 from utils.formats.detect import detect
+from utils.formats.dify import DifyFormat
+from utils.formats.gemini import GeminiFormat
+from utils.formats.openai import OpenAIFormat
 
-FORMATS: dict[str, type[StreamFormat]] = {"raw": RawFormat}
+FORMATS: dict[str, type[StreamFormat]] = {
+    "raw": RawFormat,
+    "dify": DifyFormat,
+    "openai": OpenAIFormat,
+    "anthropic": AnthropicFormat,
+    "gemini": GeminiFormat,
+}
 
 
 def make_format(name: str, first_event: ServerSentEvent) -> StreamFormat:
@@ -17,4 +27,5 @@ def make_format(name: str, first_event: ServerSentEvent) -> StreamFormat:
     return FORMATS.get(name, RawFormat)()
 
 
-__all__ = ["FORMATS", "FormatResult", "RawFormat", "StreamFormat", "Usage", "detect", "make_format"]
+__all__ = ["FORMATS", "AnthropicFormat", "DifyFormat", "FormatResult", "GeminiFormat", "JSONFormat", "OpenAIFormat",
+           "RawFormat", "StreamFormat", "Usage", "detect", "make_format"]

@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+import json
+
 from httpx_sse import ServerSentEvent
+
+from utils.formats.dify import DIFY_EVENTS
+
+ANTHROPIC_TYPES = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                             "message_delta", "message_stop"})
 
 
 def detect(event: ServerSentEvent) -> str:
     """The name of the format whose first event looks like this one; ``raw`` when unsure."""
+    data = event.data.lstrip()
+    if not data.startswith("{"):
+        return "raw"
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return "raw"
+    if not isinstance(obj, dict):
+        return "raw"
+    name, kind = obj.get("event"), obj.get("type")
+    if isinstance(name, str) and name in DIFY_EVENTS:
+        return "dify"
+    if "workflow_run_id" in obj and isinstance(obj.get("data"), dict):  # a blocking /workflows/run answer
+        return "dify"
+    if isinstance(kind, str):
+        if kind.startswith("response."):
+            return "openai"
+        if kind in ANTHROPIC_TYPES or event.event in ANTHROPIC_TYPES:
+            return "anthropic"
+        if kind == "ping" and event.event == "ping":
+            return "anthropic"
+        if kind == "error":  # Anthropic nests the error; the Responses API does not
+            return "anthropic" if isinstance(obj.get("error"), dict) else "openai"
+    if obj.get("object") == "chat.completion.chunk" or "choices" in obj:
+        return "openai"
+    if "candidates" in obj or "usageMetadata" in obj or "promptFeedback" in obj:
+        return "gemini"
+    error = obj.get("error")
+    if isinstance(error, dict):  # Google errors carry a status such as RESOURCE_EXHAUSTED
+        return "gemini" if "status" in error else "openai"
     return "raw"
