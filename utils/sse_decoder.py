@@ -7,8 +7,9 @@ no event for a block without ``data``, ``id`` persists and ignores values with N
 only for ASCII digits (applied at once), and an unterminated final block is never dispatched.
 
 Work is done per network chunk, not per byte: a chunk is scanned once for its last line end,
-the complete lines are decoded in one call and split in one call, and bytes of an unfinished
-line wait in a list (joined once, when the line completes), so long lines cost O(n).
+the complete lines are decoded in one call and split in one call (into event blocks, so that
+the usual one-line ``data:`` event costs one step), and bytes of an unfinished line wait in a
+list (joined once, when the line completes), so long lines cost O(n).
 """
 
 from __future__ import annotations
@@ -100,10 +101,41 @@ class SSEDecoder:
         if rest:
             self._pending.append(rest)
         # R1: a line end never falls inside a UTF-8 sequence, so complete lines decode alone.
-        return self._lines(complete.decode("utf-8", "replace").split("\n"))
+        return self._blocks(complete.decode("utf-8", "replace"))
 
-    def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
+    def _blocks(self, text: str) -> list[ServerSentEvent]:
+        """The lines of ``text`` (complete lines joined by LF) in one pass per event block.
+
+        ``text.split("\\n\\n")`` cuts at each line end followed by a blank line: every piece but
+        the last is a block whose end dispatches (R5), and joining the pieces' lines with a blank
+        line between them gives back exactly ``text.split("\\n")``. A block that is a single
+        ``data: `` line, the usual event, becomes an event directly; any other block goes
+        through ``_lines``, which handles every rule (R6-R14), blank lines included. Text of long
+        lines (64 KiB events) goes to ``_lines`` at once: ``split("\\n")`` is far faster there.
+        """
         events: list[ServerSentEvent] = []
+        if text.count("\n", 0, 4096) < 16:  # long lines: few, and the two-character split costs more
+            self._lines(text.split("\n"), events)
+            return events
+        *blocks, tail = text.split("\n\n")
+        data = self._data
+        for block in blocks:
+            if block[:6] == "data: " and not data and "\n" not in block:  # R7, R11, R14 at once
+                value = block[6:]
+                if self._max and len(value) >= self._max:
+                    raise EventTooLarge(self._max)
+                events.append(ServerSentEvent(self._event_type, value, self.last_event_id, None))
+            else:
+                self._lines(block.split("\n"), events)
+                if data:  # R5, R14: the blank line after the block
+                    events.append(ServerSentEvent(self._event_type, "\n".join(data), self.last_event_id, None))
+                    data.clear()
+                    self._data_size = 0
+            self._event_type = ""
+        self._lines(tail.split("\n"), events)
+        return events
+
+    def _lines(self, lines: list[str], events: list[ServerSentEvent]) -> None:
         data = self._data
         for line in lines:
             if not line:  # R5, R14: dispatch
@@ -135,4 +167,3 @@ class SSEDecoder:
                 if value.isdigit() and value.isascii():
                     self.retry = int(value)
             # R9: anything else, comments included, is ignored
-        return events

@@ -87,7 +87,7 @@ def run(base: str, runs: int, loads: tuple[Load, ...] = (SMALL, LARGE)) -> list[
         mb = load.body_bytes / 1e6
         raw = statistics.median(times[CLIENTS[0][0]])
         lines.append(f"\n{load.name} ({mb:.1f} MB), median of {runs} runs")
-        lines.append(f"| client | events/s | MB/s | time / raw | runs (s) |")
+        lines.append("| client | events/s | MB/s | time / raw | runs (s) |")
         lines.append("|---|---:|---:|---:|---|")
         for name, _ in CLIENTS:
             med = statistics.median(times[name])
