@@ -1,0 +1,93 @@
+"""The formats end to end: ``sse_request`` in the plugin runtime, against transcripts served by a
+local SSE server in several network chunks, with ``stream_format`` left on ``auto``."""
+
+from __future__ import annotations
+
+import pytest
+
+from devkit.plugin_runner import error_of, summary_of, texts
+from devkit.sse_server import Request, Writer
+from tests.format_support import aggregate, transcript
+
+
+def serve(server, name: str, pieces: int = 5) -> str:
+    def route(request: Request, writer: Writer) -> None:
+        raw = transcript(name)
+        writer.start()
+        step = max(1, len(raw) // pieces)
+        for start in range(0, len(raw), step):
+            writer.send(raw[start : start + step])
+        writer.end()
+
+    server.route("/" + name, route)
+    return f"{server.url}/{name}"
+
+
+def variables(frames) -> dict:
+    return {f.message["message"]["variable_name"]: f.message["message"]["variable_value"]
+            for f in frames if f.kind == "stream" and f.message.get("type") == "variable"}
+
+
+@pytest.mark.parametrize(("name", "fmt"), [
+    ("dify_chat.sse", "dify"), ("dify_chatflow.sse", "dify"), ("dify_workflow.sse", "dify"),
+    ("dify_agent.sse", "dify"), ("openai_chat.sse", "openai"), ("openai_responses.sse", "openai"),
+    ("anthropic.sse", "anthropic"), ("gemini.sse", "gemini"),
+])
+def test_text_mode_streams_the_answer_and_the_summary_has_format_answer_usage_result(plugin, server, name, fmt):
+    expected = aggregate(name, fmt).outcome
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": serve(server, name), "method": "POST",
+                                                          "body": "{}"}))
+    assert error_of(frames) is None
+    streamed = "".join(texts(frames))
+    assert streamed == expected.answer and "{" not in streamed  # the answer, never the JSON
+    summary = summary_of(frames)
+    assert summary["format"] == fmt and summary["success"] is True
+    assert summary["answer"] == expected.answer
+    assert summary["usage"] == expected.usage.as_dict() and summary["usage"]
+    assert summary["result"] == expected.result
+    values = variables(frames)
+    assert values["format"] == fmt and values["answer"] == expected.answer
+    assert values["usage"] == summary["usage"] and values["result"] == summary["result"]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("dify_chat_error.sse", "Let me think", "context length exceeded (completion_request_error, HTTP 400)"),
+    ("dify_workflow_failed.sse", "Partial ", "the workflow failed: [openai] Error"),
+    ("openai_error.sse", "The answer is", "The server had an error"),
+    ("anthropic_error.sse", "Okay, let", "Overloaded (overloaded_error)"),
+    ("gemini_error.sse", "The", "(UNAVAILABLE)"),
+])
+def test_a_reported_failure_fails_the_node_after_the_text_arrived(plugin, server, name, text, message):
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": serve(server, name)}))
+    assert "".join(texts(frames)) == text
+    error = error_of(frames)
+    assert error is not None and message in error["message"]
+    assert frames.index(next(f for f in frames if f.kind == "error")) > max(
+        i for i, f in enumerate(frames) if f.kind == "stream" and f.message.get("type") == "text")
+
+
+def test_fail_on_stream_error_off_finishes_with_success_false(plugin, server):
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": serve(server, "anthropic_error.sse"),
+                                                          "fail_on_stream_error": False}))
+    assert error_of(frames) is None
+    summary = summary_of(frames)
+    assert summary["success"] is False and summary["error"] == "Overloaded (overloaded_error)"
+
+
+def test_dify_event_names_work_with_stop_on_and_event_filter(plugin, server):
+    url = serve(server, "dify_chatflow.sse")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "stop_on": "message_end",
+                                                          "event_filter": "message,message_end",
+                                                          "output_mode": "events"}))
+    summary = summary_of(frames)
+    assert summary["status"] == "stopped"
+    assert [e["event_type"] for e in summary["events"]] == ["message"] * 4 + ["message_end"]
+    assert summary["result"]["data"]["status"] == "succeeded"  # the aggregate saw every event
+    assert summary["result"].get("tts_events") is None  # stopped before the TTS events
+
+
+def test_explicit_raw_keeps_the_json_lines(plugin, server):
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": serve(server, "gemini.sse"),
+                                                          "stream_format": "raw"}))
+    assert "".join(texts(frames)).count('"candidates"') == 3
+    assert summary_of(frames)["format"] == "raw"

@@ -1,0 +1,170 @@
+"""The ``dify_app`` tool's parameters in, a request to a Dify app's service API out.
+
+``build_dify_request`` validates the parameters and builds the POST for ``/chat-messages``,
+``/workflows/run`` or ``/completion-messages`` as ``RequestOptions`` with the ``dify`` stream
+format; ``dify_run`` starts the same ``StreamRun`` as ``sse_request``. In ``blocking`` mode the
+run's client is a ``JSONClient``: the single JSON answer enters the ``dify`` format as one event,
+so both modes end in the same summary shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from utils.errors import InvalidParameter
+from utils.formats.dify import BLOCKING_EVENT
+from utils.json_client import JSONClient
+from utils.network_policy import NetworkPolicy
+from utils.request_options import (
+    MAX_DURATION_LIMIT_S,
+    Limits,
+    RequestOptions,
+    _choice,
+    _text,
+    boolean,
+    check_url,
+    number,
+)
+from utils.secrets import Redactor, is_secret_header, url_secrets
+from utils.stream_run import StreamRun
+
+APP_TYPES = ("chat", "workflow", "completion")
+RESPONSE_MODES = ("streaming", "blocking")
+PATHS = {"chat": "/chat-messages", "workflow": "/workflows/run", "completion": "/completion-messages"}
+DEFAULT_USER = "dify-plugin-sse-request"
+_FILE_TYPES = {
+    "image": ("jpg", "jpeg", "png", "gif", "webp", "svg"),
+    "audio": ("mp3", "m4a", "wav", "webm", "amr", "mpga"),
+    "video": ("mp4", "mov", "mpeg", "webm"),
+}
+
+
+@dataclass(frozen=True)
+class DifyRequest:
+    options: RequestOptions
+    app_type: str
+    response_mode: str
+    body: dict[str, Any]
+
+
+def _json_value(params: Mapping[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(name, f"JSON does not parse at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def parse_inputs(params: Mapping[str, Any]) -> dict[str, Any]:
+    value = _json_value(params, "inputs")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameter("inputs", 'expected a JSON object such as {"topic": "SSE"}')
+    return value
+
+
+def _file_from_url(url: str) -> dict[str, Any]:
+    check_url(url, "files")
+    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+    kind = next((k for k, exts in _FILE_TYPES.items() if extension in exts), "document")
+    return {"type": kind, "transfer_method": "remote_url", "url": url}
+
+
+def parse_files(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Dify file objects (a JSON array or one object), or http(s) URLs one per line or comma-separated
+    (sent as ``remote_url`` files, typed by extension: image, audio, video, else document)."""
+    raw = params.get("files")
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not text:
+        return []
+    if isinstance(text, str) and not text.startswith(("[", "{")):
+        return [_file_from_url(u.strip()) for u in text.replace("\n", ",").split(",") if u.strip()]
+    value = _json_value(params, "files")
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise InvalidParameter("files", "expected a JSON array of file objects such as "
+                                        '[{"type": "image", "transfer_method": "remote_url", "url": "https://..."}]')
+    for item in items:
+        if "transfer_method" not in item or "type" not in item:
+            raise InvalidParameter("files", "each file needs 'type' and 'transfer_method' (remote_url or local_file)")
+    return items
+
+
+def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None,
+                       default_user: str | None = None) -> DifyRequest:
+    """Validates every parameter of the ``dify_app`` tool, in the order a user reads them."""
+    base_url = check_url(_text(params, "base_url"), "base_url").rstrip("/")
+    api_key = _text(params, "api_key").strip()
+    if not api_key:
+        raise InvalidParameter("api_key", "the app's API key is required (Dify: the app > API Access > API Key)")
+    if any(c in api_key for c in "\r\n\0 "):
+        raise InvalidParameter("api_key", "the key contains white space, a line break or NUL")
+    app_type = _choice(params, "app_type", APP_TYPES, "chat")
+    response_mode = _choice(params, "response_mode", RESPONSE_MODES, "streaming")
+    query = _text(params, "query")
+    inputs = dict(parse_inputs(params))
+    files = parse_files(params)
+    user = _text(params, "user").strip() or default_user or DEFAULT_USER
+
+    body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}
+    if app_type == "chat":
+        if not query.strip():
+            raise InvalidParameter("query", "a chat app needs a query (the user's message)")
+        body["query"] = query
+        conversation_id = _text(params, "conversation_id").strip()
+        if conversation_id:
+            body["conversation_id"] = conversation_id
+    elif query.strip() and "query" not in inputs:  # workflow and completion apps read it from inputs
+        inputs["query"] = query
+    if files:
+        body["files"] = files
+
+    redactor = Redactor([*url_secrets(base_url), api_key])
+    merged: dict[str, tuple[str, str]] = {}
+    defaults = list(default_headers or [])
+    redactor.add(*(value for _, value in defaults))  # the administrator's headers are secret, all of them
+    accept = "application/json" if response_mode == "blocking" else "text/event-stream"
+    for key, value in [*defaults, ("Authorization", f"Bearer {api_key}"), ("Content-Type", "application/json"),
+                       ("Accept", accept)]:
+        merged[key.lower()] = (key, value)
+        if is_secret_header(key):
+            redactor.add(value, value.split(" ", 1)[-1])
+
+    max_duration = number(params, "max_duration", 300, 1, MAX_DURATION_LIMIT_S)
+    read_timeout = number(params, "read_timeout", 120, 1, MAX_DURATION_LIMIT_S)
+    if response_mode == "blocking":  # the answer comes at the end, after a silence as long as the run
+        read_timeout = max_duration
+    limits = Limits(
+        read_timeout=read_timeout,
+        max_duration=max_duration,
+        max_retries=0,  # a POST to an app is never re-sent: it could run the app twice
+    )
+    options = RequestOptions(
+        url=base_url + PATHS[app_type],
+        method="POST",
+        headers=tuple(merged.values()),
+        content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        limits=limits,
+        ssl_verify=boolean(params, "ssl_verify", True),
+        stream_format="dify",
+        fail_on_stream_error=boolean(params, "fail_on_stream_error", True),
+        redactor=redactor,
+    )
+    return DifyRequest(options, app_type, response_mode, body)
+
+
+def dify_run(request: DifyRequest, policy: NetworkPolicy | None = None) -> StreamRun:
+    """The run of one call: streamed through the SSE client, or one blocking JSON answer."""
+    client = None
+    if request.response_mode == "blocking":
+        client = JSONClient(request.options, policy, event_type=BLOCKING_EVENT)
+    return StreamRun(request.options, policy, client=client)
