@@ -19,6 +19,18 @@ from httpx_sse import ServerSentEvent
 _BOM = b"\xef\xbb\xbf"
 
 
+def _long_lines(text: str) -> list[str]:
+    """``text.split("\\n")`` for text of few, long lines: ``find`` scans like memchr, while
+    ``split`` tests one character at a time (3x slower on 64 KiB lines)."""
+    lines = []
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        lines.append(text[start:end])
+        start = end + 1
+    lines.append(text[start:])
+    return lines
+
+
 class EventTooLarge(ValueError):
     """One event (or one line) is larger than the decoder's limit."""
 
@@ -55,7 +67,7 @@ class SSEDecoder:
 
     def new_stream(self) -> None:
         """Forget everything that belongs to one response body (not the id or retry)."""
-        self._pending: list[bytes] = []  # bytes of the line being received
+        self._pending: list[bytes | memoryview] = []  # bytes of the line being received
         self._pending_size = 0
         self._skip_lf = False  # the previous chunk ended in CR: a LF now completes a CRLF
         self._start: bytes | None = b""  # bytes held while a leading BOM is undecided
@@ -90,18 +102,19 @@ class SSEDecoder:
             if self._max and self._pending_size > self._max:
                 raise EventTooLarge(self._max)
             return []
+        view = memoryview(chunk)  # slices without copies: a 64 KiB event is copied once before decoding
         if self._pending:
-            self._pending.append(chunk[:end])
+            self._pending.append(view[:end])
             complete = b"".join(self._pending)
             self._pending = []
         else:
-            complete = chunk[:end]
-        rest = chunk[end + 1 :]
+            complete = view[:end]
+        rest = view[end + 1 :]
         self._pending_size = len(rest)
         if rest:
             self._pending.append(rest)
         # R1: a line end never falls inside a UTF-8 sequence, so complete lines decode alone.
-        return self._blocks(complete.decode("utf-8", "replace"))
+        return self._blocks(str(complete, "utf-8", "replace"))
 
     def _blocks(self, text: str) -> list[ServerSentEvent]:
         """The lines of ``text`` (complete lines joined by LF) in one pass per event block.
@@ -111,11 +124,11 @@ class SSEDecoder:
         line between them gives back exactly ``text.split("\\n")``. A block that is a single
         ``data: `` line, the usual event, becomes an event directly; any other block goes
         through ``_lines``, which handles every rule (R6-R14), blank lines included. Text of long
-        lines (64 KiB events) goes to ``_lines`` at once: ``split("\\n")`` is far faster there.
+        lines (64 KiB events) goes to ``_lines`` at once, cut with ``find`` (``_long_lines``).
         """
         events: list[ServerSentEvent] = []
         if text.count("\n", 0, 4096) < 16:  # long lines: few, and the two-character split costs more
-            self._lines(text.split("\n"), events)
+            self._lines(_long_lines(text), events)
             return events
         *blocks, tail = text.split("\n\n")
         data = self._data
@@ -147,9 +160,12 @@ class SSEDecoder:
                     self._data_size = 0
                 self._event_type = ""
                 continue
-            field, _, value = line.partition(":")  # R7, R8; a comment has field "" (R6)
-            if value[:1] == " ":
-                value = value[1:]
+            if line[:6] == "data: ":  # the usual field, in one copy (a 64 KiB value is copied once)
+                field, value = "data", line[6:]
+            else:
+                field, _, value = line.partition(":")  # R7, R8; a comment has field "" (R6)
+                if value[:1] == " ":
+                    value = value[1:]
             if field == "data":  # R11
                 data.append(value)
                 if self._max:
