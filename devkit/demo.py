@@ -15,14 +15,14 @@ import time
 from devkit.plugin_runner import PluginProcess
 from devkit.sse_server import Request, SSEServer, Writer
 
-WORDS = "Server-Sent Events stream into Dify the moment they arrive , one frame per read .".split()
+WORDS = "Server-Sent Events reach Dify the moment they arrive, one frame per network read.".split()
 
 
 def openai_like(request: Request, writer: Writer) -> None:
     writer.start()
     writer.send(": keep-alive comment, ignored\n\n")
-    for word in WORDS:
-        chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": word + " "}}]}
+    for i, word in enumerate(WORDS):
+        chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}}]}
         writer.send(f"data: {json.dumps(chunk)}\n\n")
         time.sleep(0.15)
     usage = {"object": "chat.completion.chunk", "choices": [],
