@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 256 * 1024  # one text message; keeps every stdout line far below 5 MiB
 SUMMARY_VARIABLES = ("success", "status", "total_events", "connection_duration", "http_status", "reconnects",
                      "format", "answer", "usage", "result")
+# json.dumps(..., ensure_ascii=False) builds a new encoder per call; events mode calls it per event.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def text_pieces(text: str) -> list[str]:
@@ -37,7 +39,7 @@ def stream_messages(tool: Tool, run: StreamRun, mode: str) -> Generator[ToolInvo
                     yield tool.create_text_message(piece)
         elif mode == "events":
             lines = "".join(
-                json.dumps(event_record(event_type, event, chunk.timestamp), ensure_ascii=False) + "\n"
+                _encode_json(event_record(event_type, event, chunk.timestamp)) + "\n"
                 for event_type, event in chunk.events
             )
             for piece in text_pieces(lines):

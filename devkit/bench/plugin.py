@@ -74,8 +74,10 @@ def params(url: str, mode: str = "text", **extra: Any) -> dict[str, Any]:
             "max_stream_mb": 0, **extra}
 
 
-def run_once(plugin: BenchPlugin, url: str, mode: str = "text", **extra: Any) -> dict[str, Any]:
-    """One invocation: times, the text of every text message with its arrival, the summary."""
+def run_once(plugin: BenchPlugin, url: str, mode: str = "text", keep: bool = True, **extra: Any
+             ) -> dict[str, Any]:
+    """One invocation: times, the text of every text message with its arrival (only its length
+    when ``keep`` is off: 1 GiB of text is not kept), the summary."""
     started = time.monotonic()
     session = plugin.invoke("sse_request", params(url, mode, **extra))
     texts: list[tuple[float, str]] = []
@@ -85,14 +87,17 @@ def run_once(plugin: BenchPlugin, url: str, mode: str = "text", **extra: Any) ->
     for frame in plugin.frames_of(session, timeout=TIMEOUT):
         message = frame.message
         if frame.kind == "stream" and message.get("type") == "text":
-            texts.append((frame.at, message["message"]["text"]))
+            text = message["message"]["text"]
+            texts.append((frame.at, text if keep else str(len(text))))
         elif frame.kind == "stream" and message.get("type") == "json":
             summary = message["message"]["json_object"]
         elif frame.kind == "error":
             error = frame.obj["data"]["data"]
         end = frame.at
     if error or summary is None:
-        raise RuntimeError(f"run failed: {error or 'no summary'}")
+        bad = [line[:200] for line in plugin.bad_lines[:2]]
+        raise RuntimeError(f"run failed: {error or 'no summary'}; {len(plugin.bad_lines)} bad stdout lines {bad}; "
+                           f"stderr {plugin.stderr[-1500:]!r}")
     return {"started": started, "end": end, "texts": texts, "summary": summary}
 
 
@@ -212,7 +217,7 @@ def memory(base: str, runs: int, total: int = 1 << 30, size: int = 1024, mode: s
             fresh = plugin.rss()
             warm_up(plugin, base)
             idle = plugin.rss()
-            result = run_once(plugin, f"{base}/volume?bytes={total}&size={size}", mode)
+            result = run_once(plugin, f"{base}/volume?bytes={total}&size={size}", mode, keep=False)
             peak = plugin.rss()
         finally:
             plugin.close()
