@@ -130,21 +130,38 @@ class SSEDecoder:
         if text.count("\n", 0, 4096) < 16:  # long lines: few, and the two-character split costs more
             self._lines(_long_lines(text), events)
             return events
+        if not self._data and not self._event_type and text[:6] == "data: ":
+            parts = text.split("\n\ndata: ")  # a run of plain events: each value cut in one copy
+            if len(parts) > 2 and not any("\n" in part for part in parts[1:-1]) and "\n" not in parts[0]:
+                values = parts[:-1]
+                values[0] = values[0][6:]
+                if self._max and len(text) >= self._max and max(map(len, values)) >= self._max:
+                    raise EventTooLarge(self._max)
+                event, last_id = ServerSentEvent, self.last_event_id
+                events = [event("", value, last_id, None) for value in values]
+                self._lines(("data: " + parts[-1]).split("\n"), events)
+                return events
         *blocks, tail = text.split("\n\n")
         data = self._data
+        append, event = events.append, ServerSentEvent  # locals: this loop runs per event
+        limit = self._max if len(text) >= self._max else 0  # no value can pass a limit the whole text is under
+        event_type, last_id = self._event_type, self.last_event_id  # only a block's own lines change them
         for block in blocks:
-            if block[:6] == "data: " and not data and "\n" not in block:  # R7, R11, R14 at once
+            if not data and block[:6] == "data: " and "\n" not in block:  # R7, R11, R14 at once
                 value = block[6:]
-                if self._max and len(value) >= self._max:
-                    raise EventTooLarge(self._max)
-                events.append(ServerSentEvent(self._event_type, value, self.last_event_id, None))
+                if limit and len(value) >= limit:
+                    raise EventTooLarge(limit)
+                append(event(event_type, value, last_id, None))
             else:
+                self._event_type = event_type
                 self._lines(block.split("\n"), events)
+                last_id = self.last_event_id
                 if data:  # R5, R14: the blank line after the block
-                    events.append(ServerSentEvent(self._event_type, "\n".join(data), self.last_event_id, None))
+                    append(event(self._event_type, "\n".join(data), last_id, None))
                     data.clear()
                     self._data_size = 0
-            self._event_type = ""
+            event_type = ""  # R14: the type does not outlive its block
+        self._event_type = ""
         self._lines(tail.split("\n"), events)
         return events
 
