@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.plugin_runner import summary_of
 from devkit.sse_server import Request, Writer
 from tests.helpers import collect, options, run
 from utils.errors import ConnectFailed, HTTPStatusError
@@ -16,8 +17,8 @@ API_KEY = "AIzaSyD-query-key-999"
 
 
 def test_redactor_masks_every_known_secret_longest_first():
-    redact = Redactor(["abcd", "abcdefgh"])
-    assert redact("x abcdefgh y abcd z") == "x *** y *** z"
+    redact = Redactor(["abcdefgh", "abcdefgh-longer", "short"])
+    assert redact("x abcdefgh-longer y abcdefgh z short") == "x *** y *** z short"
 
 
 def test_url_is_shown_without_user_info_or_secret_query_values():
@@ -79,3 +80,20 @@ def test_no_secret_in_any_frame_or_log_line_of_the_plugin(plugin, server):
     everything = b"\n".join(f.raw for f in plugin.frames)  # session frames and log lines alike
     for secret in (TOKEN, PASSWORD, API_KEY, "cookie-secret-2", "gw-secret-3"):
         assert secret.encode() not in everything
+
+
+def test_a_server_echoing_the_token_in_its_events_shows_it_masked_everywhere(plugin, server):
+    def echo(request: Request, writer: Writer) -> None:
+        writer.send(f"data: your header was {request.headers['authorization']}\n\n")
+        writer.send("data: plain event\n\n")
+        writer.end()
+
+    server.route("/s", echo)
+    for mode in ("text", "events", "summary"):
+        params = {"url": server.url + "/s", "auth_type": "bearer", "auth_token": TOKEN, "output_mode": mode}
+        frames = plugin.collect(plugin.invoke("sse_request", params), timeout=30)
+        summary = summary_of(frames)
+        assert summary is not None and summary["total_events"] == 2
+        assert summary["events"][0]["data"] == "your header was ***"  # the whole header value is a secret
+        assert summary["events"][1]["data"] == "plain event"
+        assert all(TOKEN.encode() not in f.raw for f in frames), mode

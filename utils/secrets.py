@@ -31,7 +31,7 @@ SECRET_HEADERS = frozenset(
 )
 # Query keys whose values are credentials.
 _SECRET_WORDS = re.compile(r"(?:key|token|secret|password|passwd|pwd|auth|signature|sig|credential)", re.I)
-_MIN_SECRET = 4  # shorter strings would mask ordinary text; such a "secret" is not one
+_MIN_SECRET = 8  # a shorter "secret" would mask ordinary words in the stream; such a token is no secret
 
 
 def is_secret_header(name: str) -> bool:
@@ -74,6 +74,13 @@ class Redactor:
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(self._secrets, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered)))
+
+    @property
+    def active(self) -> bool:
+        return self._pattern is not None
+
+    def found_in(self, text: str) -> bool:
+        return self._pattern is not None and self._pattern.search(text) is not None
 
     def __call__(self, text: str) -> str:
         if self._pattern is None or not text:

@@ -51,6 +51,7 @@ class StreamRun:
         max_events = options.limits.max_events
         log_add = self.log.add
         fmt = self.format
+        redactor = options.redactor if options.redactor.active else None  # a run with no secret pays nothing
         stopped = ""
         stream = self.client.stream()
         try:
@@ -63,6 +64,9 @@ class StreamRun:
                     if data == DONE:  # the stream's own end
                         stopped = "completed"
                         break
+                    if redactor is not None and redactor.found_in(data):  # a server echoing a secret
+                        data = redactor(data)
+                        event = ServerSentEvent(event.event, data, event.id, event.retry)
                     if fmt is None:
                         fmt = self.format = make_format(options.stream_format, event)
                     event_type, text = fmt.feed(event)  # the aggregate sees every event
