@@ -22,13 +22,14 @@ from utils.request_options import (
     MAX_DURATION_LIMIT_S,
     Limits,
     RequestOptions,
-    _choice,
-    _text,
     boolean,
     check_url,
+    choice,
+    merge_headers,
     number,
+    text_param,
 )
-from utils.secrets import Redactor, is_secret_header, url_secrets
+from utils.secrets import Redactor, url_secrets
 from utils.stream_run import StreamRun
 
 APP_TYPES = ("chat", "workflow", "completion")
@@ -102,25 +103,25 @@ def parse_files(params: Mapping[str, Any]) -> list[dict[str, Any]]:
 def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None,
                        default_user: str | None = None) -> DifyRequest:
     """Validates every parameter of the ``dify_app`` tool, in the order a user reads them."""
-    base_url = check_url(_text(params, "base_url"), "base_url").rstrip("/")
-    api_key = _text(params, "api_key").strip()
+    base_url = check_url(text_param(params, "base_url"), "base_url").rstrip("/")
+    api_key = text_param(params, "api_key").strip()
     if not api_key:
         raise InvalidParameter("api_key", "the app's API key is required (Dify: the app > API Access > API Key)")
     if any(c in api_key for c in "\r\n\0 "):
         raise InvalidParameter("api_key", "the key contains white space, a line break or NUL")
-    app_type = _choice(params, "app_type", APP_TYPES, "chat")
-    response_mode = _choice(params, "response_mode", RESPONSE_MODES, "streaming")
-    query = _text(params, "query")
+    app_type = choice(params, "app_type", APP_TYPES, "chat")
+    response_mode = choice(params, "response_mode", RESPONSE_MODES, "streaming")
+    query = text_param(params, "query")
     inputs = dict(parse_inputs(params))
     files = parse_files(params)
-    user = _text(params, "user").strip() or default_user or DEFAULT_USER
+    user = text_param(params, "user").strip() or default_user or DEFAULT_USER
 
     body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}
     if app_type == "chat":
         if not query.strip():
             raise InvalidParameter("query", "a chat app needs a query (the user's message)")
         body["query"] = query
-        conversation_id = _text(params, "conversation_id").strip()
+        conversation_id = text_param(params, "conversation_id").strip()
         if conversation_id:
             body["conversation_id"] = conversation_id
     elif query.strip() and "query" not in inputs:  # workflow and completion apps read it from inputs
@@ -129,15 +130,9 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
         body["files"] = files
 
     redactor = Redactor([*url_secrets(base_url), api_key])
-    merged: dict[str, tuple[str, str]] = {}
-    defaults = list(default_headers or [])
-    redactor.add(*(value for _, value in defaults))  # the administrator's headers are secret, all of them
     accept = "application/json" if response_mode == "blocking" else "text/event-stream"
-    for key, value in [*defaults, ("Authorization", f"Bearer {api_key}"), ("Content-Type", "application/json"),
-                       ("Accept", accept)]:
-        merged[key.lower()] = (key, value)
-        if is_secret_header(key):
-            redactor.add(value, value.split(" ", 1)[-1])
+    merged = merge_headers(default_headers or [], [("Authorization", f"Bearer {api_key}"),
+                                                   ("Content-Type", "application/json"), ("Accept", accept)], redactor)
 
     max_duration = number(params, "max_duration", 300, 1, MAX_DURATION_LIMIT_S)
     read_timeout = number(params, "read_timeout", 120, 1, MAX_DURATION_LIMIT_S)

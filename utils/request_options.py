@@ -8,14 +8,14 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from utils.errors import InvalidParameter
-from utils.secrets import Redactor, is_secret_header, url_secrets
+from utils.secrets import Redactor, is_secret_header, is_secret_query_key, url_secrets
 from utils.user_input import parse_body, parse_headers, parse_list, parse_query
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -60,7 +60,8 @@ class RequestOptions:
         return self.redactor.url(self.url)
 
 
-def _text(params: Mapping[str, Any], name: str) -> str:
+def text_param(params: Mapping[str, Any], name: str) -> str:
+    """A parameter as text ("" when absent; an object Dify already parsed, back as JSON)."""
     value = params.get(name)
     if value is None:
         return ""
@@ -69,8 +70,8 @@ def _text(params: Mapping[str, Any], name: str) -> str:
     return str(value)
 
 
-def _choice(params: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
-    raw = _text(params, name).strip() or default
+def choice(params: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = text_param(params, name).strip() or default
     value = raw.upper() if choices is METHODS else raw.lower()
     if value not in choices:
         raise InvalidParameter(name, f"'{raw[:40]}' is not one of {', '.join(choices)}")
@@ -151,40 +152,47 @@ def auth_headers(auth_type: str, token: str, header: str) -> list[tuple[str, str
     return [(header, token)]
 
 
+def merge_headers(defaults: Iterable[tuple[str, str]], headers: Iterable[tuple[str, str]], redactor: Redactor
+                  ) -> dict[str, tuple[str, str]]:
+    """The request's headers by lower-case name: the administrator's defaults first, replaced by
+    the request's own of the same name. Every default value is secret (the field is a secret
+    input), and so is every value of a credential header; all go to the redactor."""
+    merged: dict[str, tuple[str, str]] = {}
+    defaults = list(defaults)
+    redactor.add(*(value for _, value in defaults))
+    for key, value in [*defaults, *headers]:
+        merged[key.lower()] = (key, value)
+        if is_secret_header(key):
+            redactor.add(value, value.split(" ", 1)[-1])  # "Bearer <token>": the token alone too
+    return merged
+
+
 def output_mode(params: Mapping[str, Any]) -> str:
-    return _choice(params, "output_mode", OUTPUT_MODES, "text")
+    return choice(params, "output_mode", OUTPUT_MODES, "text")
 
 
 def build_request_options(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None
                           ) -> RequestOptions:
     """Validates every parameter of the ``sse_request`` tool, in the order a user reads them."""
-    url = check_url(_text(params, "url"))
-    method = _choice(params, "method", METHODS, "GET")
-    headers = parse_headers(_text(params, "headers"))
-    query = parse_query(_text(params, "query_params"))
-    content, content_type = parse_body(_text(params, "body"))
+    url = check_url(text_param(params, "url"))
+    method = choice(params, "method", METHODS, "GET")
+    headers = parse_headers(text_param(params, "headers"))
+    query = parse_query(text_param(params, "query_params"))
+    content, content_type = parse_body(text_param(params, "body"))
     if content is not None and method == "GET":
         raise InvalidParameter("body", "a GET request cannot carry a body; choose POST (or another method)")
 
-    auth_type = _choice(params, "auth_type", AUTH_TYPES, "none")
-    token = _text(params, "auth_token").strip()
-    auth_header = _text(params, "auth_header").strip() or "X-API-Key"
+    auth_type = choice(params, "auth_type", AUTH_TYPES, "none")
+    token = text_param(params, "auth_token").strip()
+    auth_header = text_param(params, "auth_header").strip() or "X-API-Key"
 
     redactor = Redactor(url_secrets(url))
     if token:
         redactor.add(token)
-    merged: dict[str, tuple[str, str]] = {}
-    defaults = list(default_headers or [])
-    redactor.add(*(value for _, value in defaults))  # the administrator's headers are secret, all of them
-    for key, value in [*defaults, *headers, *auth_headers(auth_type, token, auth_header)]:
-        merged[key.lower()] = (key, value)
-        if is_secret_header(key):
-            redactor.add(value, value.split(" ", 1)[-1])
+    merged = merge_headers(default_headers or [], [*headers, *auth_headers(auth_type, token, auth_header)], redactor)
     if content_type and "content-type" not in merged:
         merged["content-type"] = ("Content-Type", content_type)
-    for key, value in query:
-        if is_secret_header(key):
-            redactor.add(value)
+    redactor.add(*(value for key, value in query if is_secret_query_key(key)))
 
     limits = Limits(
         connect_timeout=number(params, "timeout", 30, 1, 300),
@@ -204,9 +212,9 @@ def build_request_options(params: Mapping[str, Any], default_headers: list[tuple
         content=content,
         limits=limits,
         ssl_verify=boolean(params, "ssl_verify", True),
-        stop_on=tuple(parse_list(_text(params, "stop_on"))),
-        event_filter=tuple(parse_list(_text(params, "event_filter"))),
-        stream_format=_choice(params, "stream_format", FORMATS, "auto"),
+        stop_on=tuple(parse_list(text_param(params, "stop_on"))),
+        event_filter=tuple(parse_list(text_param(params, "event_filter"))),
+        stream_format=choice(params, "stream_format", FORMATS, "auto"),
         fail_on_stream_error=boolean(params, "fail_on_stream_error", True),
         redactor=redactor,
     )
