@@ -112,21 +112,13 @@ class SSEDecoder:
         value decoded straight from the buffer: a 64 KiB value is copied once, not four times."""
         events: list[ServerSentEvent] = []
         view = memoryview(buffer)
-        data = self._data
         start = 0
         while start <= stop:
             end = buffer.find(b"\n", start, stop)
             if end < 0:
                 end = stop
             if buffer.startswith(b"data: ", start, end):  # R7, R11 in one step
-                value = str(view[start + 6 : end], "utf-8", "replace")
-                data.append(value)
-                if self._max:
-                    self._data_size += len(value) + 1
-                    if self._data_size > self._max:
-                        data.clear()
-                        self._data_size = 0
-                        raise EventTooLarge(self._max)
+                self._add_data(str(view[start + 6 : end], "utf-8", "replace"))
             else:
                 self._lines([str(view[start:end], "utf-8", "replace")], events)
             start = end + 1
@@ -177,6 +169,16 @@ class SSEDecoder:
         self._lines(tail.split("\n"), events)
         return events
 
+    def _add_data(self, value: str) -> None:
+        """R11: appends a data line, within the event size limit."""
+        self._data.append(value)
+        if self._max:
+            self._data_size += len(value) + 1
+            if self._data_size > self._max:
+                self._data.clear()
+                self._data_size = 0
+                raise EventTooLarge(self._max)
+
     def _lines(self, lines: list[str], events: list[ServerSentEvent]) -> None:
         data = self._data
         for line in lines:
@@ -196,13 +198,7 @@ class SSEDecoder:
                 if value[:1] == " ":
                     value = value[1:]
             if field == "data":  # R11
-                data.append(value)
-                if self._max:
-                    self._data_size += len(value) + 1
-                    if self._data_size > self._max:
-                        data.clear()
-                        self._data_size = 0
-                        raise EventTooLarge(self._max)
+                self._add_data(value)
             elif field == "event":  # R10
                 self._event_type = value
             elif field == "id":  # R12
