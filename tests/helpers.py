@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devkit.sse_server import Request, Route, Writer
 from utils.network_policy import NetworkPolicy
 from utils.request_options import RequestOptions, build_request_options
 from utils.sse_client import SSEClient
@@ -24,3 +25,21 @@ def run(params: dict[str, Any], policy: NetworkPolicy | None = None, **client_kw
     stream_run = StreamRun(opts, client=SSEClient(opts, policy, **client_kw))
     chunks = list(stream_run.chunks())
     return chunks, stream_run.summary.as_dict()
+
+
+def resumable(last: int, drop_after: int, data: str = "event {n}") -> Route:
+    """A route that sends events with ids 1..last, drops the connection after id ``drop_after`` on
+    the first request, and on a reconnect resumes after the Last-Event-ID it receives."""
+
+    def route(request: Request, writer: Writer) -> None:
+        resume = int(request.headers.get("last-event-id") or 0)
+        writer.start()
+        writer.send("retry: 10\n\n")
+        for n in range(resume + 1, last + 1):
+            writer.send(f"id: {n}\ndata: {data.format(n=n)}\n\n")
+            if n == drop_after and resume == 0:
+                writer.abort()
+                return
+        writer.end()
+
+    return route

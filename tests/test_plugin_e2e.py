@@ -8,6 +8,7 @@ import threading
 
 from devkit.plugin_runner import error_of, summary_of, texts
 from devkit.sse_server import Request, Writer
+from tests.helpers import resumable
 
 
 def test_provider_validates_an_empty_credential_set(plugin):
@@ -86,17 +87,7 @@ def test_non_2xx_ends_in_error_frame_with_status_and_body(plugin, server):
 
 
 def test_reconnect_resumes_without_duplicates_through_the_plugin(plugin, server):
-    def resumable(request: Request, writer: Writer) -> None:
-        last = int(request.headers.get("last-event-id") or 0)
-        writer.send("retry: 10\n\n")
-        for n in range(last + 1, 6):
-            writer.send(f"id: {n}\ndata: {n}\n\n")
-            if n == 3 and last == 0:
-                writer.abort()
-                return
-        writer.end()
-
-    server.route("/s", resumable)
+    server.route("/s", resumable(last=5, drop_after=3, data="{n}"))
     frames = plugin.collect(plugin.invoke("sse_request", {"url": server.url + "/s"}))
     assert "".join(texts(frames)) == "1\n2\n3\n4\n5\n"
     summary = summary_of(frames)

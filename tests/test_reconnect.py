@@ -7,26 +7,13 @@ import time
 import pytest
 
 from devkit.sse_server import Request, Writer
-from tests.helpers import collect, options, run
+from tests.helpers import collect, options, resumable, run
 from utils.errors import ConnectFailed, HTTPStatusError
 from utils.sse_client import SSEClient
 
 
-def resumable(request: Request, writer: Writer) -> None:
-    """Sends ids 1-2 then drops the connection; resumes after the id the client sends back."""
-    last = int(request.headers.get("last-event-id") or 0)
-    writer.start()
-    writer.send("retry: 10\n\n")
-    for n in range(last + 1, 5):
-        writer.send(f"id: {n}\ndata: event {n}\n\n")
-        if n == 2 and last == 0:
-            writer.abort()
-            return
-    writer.end()
-
-
 def test_reconnect_resumes_with_last_event_id_without_duplicates_or_loss(server):
-    server.route("/s", resumable)
+    server.route("/s", resumable(last=4, drop_after=2))
     client = SSEClient(options(url=server.url + "/s"))
     assert [data for _, data, _ in collect(client)] == ["event 1", "event 2", "event 3", "event 4"]
     assert client.reconnects == 1
@@ -34,7 +21,7 @@ def test_reconnect_resumes_with_last_event_id_without_duplicates_or_loss(server)
 
 
 def test_post_with_event_ids_is_resumed(server):
-    server.route("/s", resumable)
+    server.route("/s", resumable(last=4, drop_after=2))
     chunks, summary = run({"url": server.url + "/s", "method": "POST", "body": '{"a": 1}'})
     assert summary["total_events"] == 4 and summary["reconnects"] == 1
     assert server.requests[1].headers["last-event-id"] == "2"
