@@ -166,3 +166,12 @@ def test_keep_alive_comments_keep_a_stream_alive(server):
     server.route("/s", None, "data: a\n\n", *([0.4, ": keep-alive\n\n"] * 6), "data: b\n\n")
     chunks, summary = run({"url": server.url + "/s", "read_timeout": 1, "max_retries": 0})
     assert summary["status"] == "completed" and summary["total_events"] == 2
+
+
+def test_503_every_time_fails_naming_the_status_after_the_retries(server):
+    server.route("/s", lambda r, w: w.body(503, '{"error": "still busy"}'))
+    client = SSEClient(options(url=server.url + "/s", max_retries=2, retry_interval=10), sleep=lambda s: None)
+    with pytest.raises(ConnectFailed) as err:
+        collect(client)
+    assert str(err.value).startswith("HTTP 503 Service Unavailable") and "still busy" in str(err.value)
+    assert str(err.value).endswith("after 2 reconnects") and len(server.requests) == 3

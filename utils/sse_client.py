@@ -203,12 +203,10 @@ class SSEClient:
         return self._clock() - self.started
 
     # -- helpers ---------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    def _headers(self) -> httpx.Headers:
+        headers = httpx.Headers({"Accept": "text/event-stream", "Cache-Control": "no-cache"})
         for key, value in self.options.headers:
-            for existing in [k for k in headers if k.lower() == key.lower()]:
-                del headers[existing]
-            headers[key] = value
+            headers[key] = value  # replaces a default of the same name, in any case
         if self.decoder.last_event_id:
             headers["Last-Event-ID"] = self.decoder.last_event_id
         return headers
@@ -219,16 +217,14 @@ class SSEClient:
         self.policy.check_host(request.url.host)
 
     def _client(self) -> httpx.Client:
-        limits = self.options.limits
-        timeout = httpx.Timeout(limits.connect_timeout, read=limits.read_timeout)
+        """TLS, proxies and timeouts are not set here: with a transport given, httpx uses neither
+        its ``verify`` nor its proxy variables (the transport does both), and every request passes
+        its own ``_attempt_timeout()``."""
         transport = self._transport or PinnedTransport(self.policy, self.options.ssl_verify, self._resolver)
         return httpx.Client(
             transport=transport,
-            verify=self.options.ssl_verify,
-            timeout=timeout,
             follow_redirects=True,
             max_redirects=10,
-            trust_env=True,
             event_hooks={"request": [self._check_hop]},
         )
 
@@ -290,7 +286,7 @@ class SSEClient:
     def probe(self) -> None:
         """Opens the stream, checks that it is an event stream, and closes it (no retries)."""
         with self._client() as client, client.stream(
-            self.options.method, self.url, headers=self._headers()
+            self.options.method, self.url, headers=self._headers(), timeout=self._attempt_timeout()
         ) as response:
             if self._check(response) is not None:
                 raise HTTPStatusError(response.status_code, response.reason_phrase, self._error_body(response))
@@ -304,6 +300,7 @@ class SSEClient:
             while True:
                 floor: float | None = None
                 failure = ""
+                idle = False  # the failure was silence past read_timeout
                 try:
                     with client.stream(options.method, self.url, headers=self._headers(),
                                        content=options.content, timeout=self._attempt_timeout()) as response:
@@ -320,11 +317,10 @@ class SSEClient:
                 except (httpx.TransportError, httpx.TooManyRedirects) as exc:
                     if isinstance(exc, httpx.TooManyRedirects):
                         raise ConnectFailed(f"Too many redirects from {options.shown_url}") from None
-                    failure = self._describe(exc)
-                    if isinstance(exc, httpx.ReadTimeout):
-                        failure = f"no data for {limits.read_timeout:g} s (read_timeout)"
+                    idle = isinstance(exc, httpx.ReadTimeout)
+                    failure = f"no data for {limits.read_timeout:g} s (read_timeout)" if idle else self._describe(exc)
                     if self._clock() >= self.deadline:
-                        if isinstance(exc, httpx.ReadTimeout):
+                        if idle:
                             failure = "no response before the time ran out"
                         self._out_of_time(failure)
                         return
@@ -337,7 +333,7 @@ class SSEClient:
                 attempt += 1
                 resend = self._may_resend()
                 if self.reconnects >= limits.max_retries or not resend:
-                    self._give_up(failure, resend)
+                    self._give_up(failure, resend, idle, http_status=floor is not None)
                     return
                 delay = self._backoff(attempt, floor)
                 if self._clock() + delay >= self.deadline:
@@ -383,8 +379,9 @@ class SSEClient:
             return
         raise ConnectFailed(f"Cannot stream from {self.options.shown_url} within max_duration: {failure}")
 
-    def _give_up(self, failure: str, resend: bool) -> None:
-        if failure.startswith("no data for") and self.events_received:
+    def _give_up(self, failure: str, resend: bool, idle: bool, http_status: bool) -> None:
+        """No retry left or allowed: silence after events ends the run; anything else fails it."""
+        if idle and self.events_received:
             self.stop_reason = "idle_timeout"
             return
         where = self.options.shown_url
@@ -394,6 +391,6 @@ class SSEClient:
                 f"because a {self.options.method} without event ids could run the request twice"
             )
         tries = f" after {self.reconnects} reconnects" if self.reconnects else ""
-        if failure.startswith("HTTP "):
+        if http_status:  # the failure already names the status and the start of the body
             raise ConnectFailed(f"{failure}{tries}".strip())
         raise ConnectFailed(f"Cannot stream from {where}{tries}: {failure}")

@@ -19,8 +19,6 @@ MAX_KEPT_EVENTS = 100
 MAX_KEPT_CHARS = 256 * 1024  # data of the kept events, all together
 MAX_EVENT_CHARS = 16 * 1024  # data of one kept event
 MAX_SUMMARY_BYTES = 2 * 1024 * 1024
-SUCCESS_STATUSES = frozenset({"completed", "stopped", "max_events", "timeout", "idle_timeout", "no_content",
-                              "max_stream_bytes"})
 
 
 def now_iso() -> str:
