@@ -146,18 +146,24 @@ class PluginProcess:
         return list(self.frames_of(session_id, timeout))
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop(self.proc)
 
     def __enter__(self) -> PluginProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminates a plugin process, killing it when it does not end within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def texts(frames: list[Frame]) -> list[str]:

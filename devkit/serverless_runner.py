@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from devkit.plugin_runner import Frame, error_of, summary_of, texts
+from devkit.plugin_runner import Frame, error_of, stop, summary_of, texts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = "sse_request"
@@ -129,13 +129,7 @@ class ServerlessPlugin:
     # -- lifetime ------------------------------------------------------------------------------
     def close(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc)
 
     def __enter__(self) -> ServerlessPlugin:
         return self

@@ -59,6 +59,12 @@ class Writer:
         self._h.wfile.flush()
         self.sent_at.append(time.monotonic())
 
+    def send_pieces(self, data: bytes, pieces: int) -> None:
+        """``data`` as ``pieces`` chunks of about equal size, wherever the cuts fall."""
+        step = max(1, len(data) // pieces)
+        for start in range(0, len(data), step):
+            self.send(data[start : start + step])
+
     def body(self, status: int, data: bytes | str, content_type: str = "application/json",
              headers: dict[str, str] | None = None) -> None:
         """A whole non-streaming response."""

@@ -46,11 +46,8 @@ def fake_dify(app_type: str, stream: str, blocking: str | None = None, pieces: i
             return writer.body(200, transcript(blocking), "application/json")
         if body.get("response_mode") != "streaming" or "text/event-stream" not in request.headers.get("accept", ""):
             return refuse(400, "invalid_param", "response_mode")
-        raw = transcript(stream)
         writer.start()
-        step = max(1, len(raw) // pieces)
-        for start in range(0, len(raw), step):
-            writer.send(raw[start : start + step])
+        writer.send_pieces(transcript(stream), pieces)
         writer.end()
 
     return route

@@ -12,11 +12,8 @@ from tests.format_support import aggregate, transcript
 
 def serve(server, name: str, pieces: int = 5) -> str:
     def route(request: Request, writer: Writer) -> None:
-        raw = transcript(name)
         writer.start()
-        step = max(1, len(raw) // pieces)
-        for start in range(0, len(raw), step):
-            writer.send(raw[start : start + step])
+        writer.send_pieces(transcript(name), pieces)
         writer.end()
 
     server.route("/" + name, route)
