@@ -14,7 +14,8 @@ import pytest
 from tests.helpers import collect, options, run
 from utils.errors import BlockedAddress, InvalidParameter
 from utils.network_policy import NetworkPolicy
-from utils.sse_client import PinnedTransport, SSEClient
+from utils.pinned_transport import PinnedTransport
+from utils.sse_client import SSEClient
 
 
 def ip(text):

@@ -27,6 +27,19 @@ class EventTooLarge(ValueError):
         self.limit = limit
 
 
+class OversizedEvent(ServerSentEvent):
+    """An event whose data passed the decoder's size limit: dispatched in place of the event, with
+    only the first ``HEAD_CHARS`` characters of its data (enough for a format to tell what kind
+    of event it was) and ``size``, the bytes of data seen before the decoder stopped keeping them.
+    The rest of the event's data was discarded as it arrived; decoding goes on after it."""
+
+    HEAD_CHARS = 1024
+
+    def __init__(self, event: str | None, head: str, id: str | None, size: int) -> None:
+        super().__init__(event, head, id, None)
+        self.size = size
+
+
 class SSEDecoder:
     """Incremental decoder. ``feed(chunk)`` returns the events completed by that chunk.
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import httpx
 from httpx_sse import connect_sse
 
+from utils.pinned_transport import ssl_context
 from utils.request_options import Limits, RequestOptions
-from utils.sse_client import SSEClient, ssl_context
+from utils.sse_client import SSEClient
 
 # Every client gets the process's one TLS context, as ours does: building one per run (httpx's
 # default) costs ~15 ms, which would be measured as parsing time.

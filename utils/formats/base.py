@@ -35,6 +35,8 @@ class FormatResult:
     usage: Usage = field(default_factory=Usage)
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # a failure the stream itself reported
+    complete: bool = False  # the format saw its stream's end marker (see StreamFormat.complete)
+    reasoning: str = ""  # reasoning / thinking text, never part of the answer
     invalid_events: int = 0
     invalid_samples: list[str] = field(default_factory=list)
 
@@ -61,10 +63,23 @@ def to_float(value: Any) -> float | None:
         return None
 
 
+def is_keepalive(event: ServerSentEvent) -> bool:
+    """A keep-alive: an event that carries nothing (issue 11, fault 1). It never decides the format,
+    is never counted, kept, shown, nor counted as invalid. (Skeleton: the formats work fills it in.)"""
+    return not event.data
+
+
 class StreamFormat:
-    """Base class. ``feed`` is on the hot path: it runs once per event and must stay cheap."""
+    """Base class. ``feed`` is on the hot path: it runs once per event and must stay cheap.
+
+    ``complete`` turns true when the format has seen its stream's own end marker (``[DONE]`` is
+    told by the run through ``done()``); after that a broken connection loses nothing.
+    ``pop_reasoning()`` returns the reasoning text received since its last call (for live
+    reasoning); the whole reasoning ends in ``FormatResult.reasoning``.
+    """
 
     name = "raw"
+    complete = False
 
     def __init__(self) -> None:
         self._parts: list[str] = []
@@ -77,6 +92,19 @@ class StreamFormat:
     def feed(self, event: ServerSentEvent) -> tuple[str, str]:
         """Returns (the event's type as this format names it, the text to stream now)."""
         raise NotImplementedError
+
+    def done(self) -> None:
+        """The stream sent ``[DONE]``: OpenAI's end marker, which never reaches ``feed``."""
+        self.complete = True
+
+    def needs(self, event: ServerSentEvent) -> bool:
+        """Whether an oversized event (an ``OversizedEvent``: only the head of its data) would have
+        carried answer text. True fails the run; False skips it and the run goes on."""
+        return True
+
+    def pop_reasoning(self) -> str:
+        """Reasoning text received since the last call ("" for formats without reasoning)."""
+        return ""
 
     def _keep(self, text: str) -> None:
         """Adds streamed text to the answer kept for the summary, up to a bound."""

@@ -1,0 +1,36 @@
+"""How a client's part of a run ended: the frozen report a client hands ``StreamRun``.
+
+The client says how the *transport* ended (``EndState``); whether the run is *complete* is decided
+by the run, which combines this with what the format saw (its end marker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EndState(StrEnum):
+    """Why the client stopped yielding events. Values are the summary's ``status`` words."""
+
+    COMPLETED = "completed"  # the server ended the body cleanly, or the run said it had all it needs
+    NO_CONTENT = "no_content"  # 204/205 on a reconnect: the server's "stop"
+    TIMEOUT = "timeout"  # max_duration passed
+    IDLE_TIMEOUT = "idle_timeout"  # silence past read_timeout after events, and no way to resume
+    MAX_STREAM_BYTES = "max_stream_bytes"  # max_stream_mb of decoded bytes
+    LOST = "connection_lost"  # the connection broke after events and could not be resumed
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReport:
+    """The client's figures at the end of a run. ``error`` is a one-line reason when ``end`` is not
+    a clean one (LOST, IDLE_TIMEOUT, ...); a failure before any event raises instead."""
+
+    end: EndState
+    http_status: int | None
+    reconnects: int
+    bytes_received: int
+    events_received: int
+    last_event_id: str
+    elapsed: float
+    error: str | None = None
