@@ -5,11 +5,12 @@ values of credential headers, user:password and secret query values of the URL) 
 every form of those strings wherever they appear in text that leaves the plugin: messages,
 summaries, errors, logs. The forms of one secret:
 
-- as given, in any letter case (a host name or a hex digest may come back lower-cased);
+- as given, with its ASCII letters in any case (a host name or a hex digest may come back
+  lower-cased);
 - percent-encoded, in part or in whole, with either hex case, ``+`` for a space (RFC 3986 2.1,
   HTML form encoding), and JSON-escaped (``\\/``, ``\\"``, ``\\uXXXX``), as a server that
   echoes a URL or a JSON body writes it;
-- for a ``user:password`` pair, its Base64 (standard, URL-safe, with or without padding): the
+- for a ``user:password`` pair, the password alone and the pair's Base64 (standard, URL-safe, with or without padding): the
   ``Authorization: Basic`` value (RFC 7617 2); for a header value ``<scheme> <credential>``,
   the credential alone (the token after ``Bearer ``), and for a Basic credential the pair and
   the password it decodes to.
@@ -92,8 +93,8 @@ def url_secrets(url: str) -> list[str]:
 
 def secret_forms(secret: str) -> set[str]:
     """The literal strings that stand for ``secret`` (before any encoding): itself, the
-    credential of a ``<scheme> <credential>`` value, the pair and password a Basic credential
-    decodes to, and the Base64 of a ``user:password`` pair."""
+    credential of a ``<scheme> <credential>`` value, the pair a Basic credential decodes to, and
+    for a ``user:password`` pair its password and its Base64."""
     forms = {secret}
     scheme = _SCHEME_VALUE.fullmatch(secret)
     if scheme:
@@ -103,12 +104,12 @@ def secret_forms(secret: str) -> set[str]:
             decoded = base64.b64decode(form, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             decoded = ""
-        if ":" in decoded and decoded.isprintable():  # a Basic credential: the pair and the password
-            forms |= {decoded, decoded.split(":", 1)[1]}
+        if ":" in decoded and decoded.isprintable():  # a Basic credential: the pair (and its forms, below)
+            forms.add(decoded)
     for form in list(forms):
-        if ":" in form:  # a user:password pair: the Basic header built from it
+        if ":" in form:  # a user:password pair: the password, and the Basic credential built from the pair
             encoded = base64.b64encode(form.encode()).decode()
-            forms |= {encoded, encoded.rstrip("="), encoded.translate(str.maketrans("+/", "-_"))}
+            forms |= {form.split(":", 1)[1], encoded, encoded.rstrip("="), encoded.translate(str.maketrans("+/", "-_"))}
     return {f for f in forms if len(f) >= _MIN_SECRET}
 
 
@@ -155,7 +156,7 @@ class Redactor:
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(self._secrets, key=lambda s: (-len(s), s))
         self._pattern = re.compile("|".join(map(_pattern, ordered)), re.IGNORECASE)
-        self._lower = re.compile("|".join(_pattern(s.lower()).lower() for s in ordered))
+        self._lower = re.compile("|".join(_pattern(s).lower() for s in ordered))
         _LIVE.add(self)
 
     @property
