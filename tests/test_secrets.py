@@ -220,3 +220,16 @@ def test_main_installs_the_log_filter_on_the_sdk_handler_and_the_last_resort():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "INSTALL_METHOD": "local"})
     assert out.stdout.split()[-2:] == ["True", "True"], out.stderr[-2000:]
+
+
+def test_value_masks_every_string_in_a_json_shape():
+    redact = Redactor([TOKEN])
+    shape = {"a": [TOKEN, {"b": f"x {TOKEN}"}, 3, None], TOKEN: (TOKEN,)}
+    assert redact.value(shape) == {"a": ["***", {"b": "x ***"}, 3, None], "***": ("***",)}
+
+
+def test_a_log_record_whose_arguments_do_not_fit_still_reaches_the_handler():
+    keep = Redactor([TOKEN])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", (TOKEN,), None)
+    assert install_log_filter(logging.NullHandler()).filter(record) is True
+    del keep

@@ -237,7 +237,10 @@ class SecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _LIVE:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit: the handler reports it as usual
+            return True
         masked = mask_everywhere(message)
         if masked != message:
             record.msg, record.args = masked, ()
