@@ -389,18 +389,25 @@ def test_the_connect_gets_what_the_resolution_left_of_the_timeout():
 
 
 GEVENT_PROBE = """
+import sys
+if sys.argv[1] == "imported-first":  # our modules imported before the SDK patches: the default resolver
+    from utils.pinned_transport import PinnedTransport
 from gevent import monkey; monkey.patch_all(sys=True)
-import time, gevent, httpx
+import socket, time, gevent, httpx
 from utils.network_policy import NetworkPolicy
 from utils.pinned_transport import PinnedTransport
 ticks = []
 def ticker():
     while True:
         ticks.append(1); gevent.sleep(0.02)
-def never(host, port, type=0):
-    time.sleep(60)  # gevent's sleep once patched
+def never(host, port, **kwargs):
+    time.sleep(60)  # gevent's sleep once patched, as gevent's getaddrinfo waits on its resolver
 gevent.spawn(ticker)
-transport = PinnedTransport(NetworkPolicy(), resolver=never)
+if sys.argv[1] == "imported-first":
+    socket.getaddrinfo = never  # stands for gevent's getaddrinfo on a DNS server that never answers
+    transport = PinnedTransport(NetworkPolicy())
+else:
+    transport = PinnedTransport(NetworkPolicy(), resolver=never)
 try:
     transport.handle_request(httpx.Request("GET", "http://x.test/", extensions={"timeout": {"connect": 0.5}}))
 except httpx.ConnectTimeout as exc:
@@ -408,8 +415,9 @@ except httpx.ConnectTimeout as exc:
 """
 
 
-def test_the_bounded_resolution_is_cooperative_under_gevent():
-    result = subprocess.run([sys.executable, "-c", GEVENT_PROBE], capture_output=True, text=True, timeout=60,
+@pytest.mark.parametrize("order", ["patched-first", "imported-first"])
+def test_the_bounded_resolution_is_cooperative_under_gevent(order):
+    result = subprocess.run([sys.executable, "-c", GEVENT_PROBE, order], capture_output=True, text=True, timeout=60,
                             cwd=Path(__file__).resolve().parent.parent)
     word, ticks, *_ = (result.stdout.split() or ["", "0"]) + [""]
     assert word == "timeout", result.stderr[-2000:]

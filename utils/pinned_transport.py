@@ -36,6 +36,12 @@ def _ssl_context(verify: bool, cert_file: str | None, cert_dir: str | None) -> s
     return httpx.create_ssl_context(verify=verify)
 
 
+def system_resolver(host: str, port: int, **kwargs: Any) -> list[Any]:
+    """``socket.getaddrinfo`` as it is when called: gevent's cooperative one once the SDK has
+    monkey-patched, even if this module was imported before the patch."""
+    return socket.getaddrinfo(host, port, **kwargs)
+
+
 class PinnedTransport(httpx.BaseTransport):
     """Resolves the host itself, checks every address against the policy, and connects to the
     checked address (TLS still verifies the host name through ``sni_hostname``): a name that
@@ -53,10 +59,10 @@ class PinnedTransport(httpx.BaseTransport):
     ``resolved_by_proxy``: the proxy resolves the name, so only a listed name vouches for it.
     """
 
-    def __init__(self, policy: NetworkPolicy, verify: bool = True, resolver: Resolver = socket.getaddrinfo,
+    def __init__(self, policy: NetworkPolicy, verify: bool = True, resolver: Resolver | None = None,
                  inner: httpx.BaseTransport | None = None, trust_env: bool = True) -> None:
         self._policy = policy
-        self._resolver = resolver
+        self._resolver = resolver or system_resolver
         self._verify = verify
         self._inner = inner or httpx.HTTPTransport(verify=ssl_context(verify))
         self._proxy_env = urllib.request.getproxies_environment() if trust_env else {}
