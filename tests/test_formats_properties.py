@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 import pytest
+from httpx_sse import ServerSentEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from httpx_sse import ServerSentEvent
 
 from tests.format_support import events_of
 from utils.formats import FORMATS, make_format
