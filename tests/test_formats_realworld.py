@@ -136,6 +136,15 @@ def test_tool_call_delta_without_id_nor_index_continues_the_last_call_and_a_know
     assert [(c["id"], c["name"], c["arguments"]) for c in calls] == [("a", "f", '{"x": 1}'), ("b", "g", "{}")]
 
 
+def test_a_new_id_under_an_index_already_used_is_a_new_call() -> None:
+    fmt = make_format("openai")  # gateways that number every call 0 (new-api #2701, lens #49)
+    fmt.feed(tool_chunk({"index": 0, "id": "a", "function": {"name": "glob", "arguments": ""}}))
+    fmt.feed(tool_chunk({"index": 0, "function": {"arguments": '{"p": 1}'}}))
+    fmt.feed(tool_chunk({"index": 0, "id": "b", "function": {"name": "glob", "arguments": '{"p": 2}'}}))
+    calls = fmt.finish().result["tool_calls"]
+    assert [(c["id"], c["arguments"]) for c in calls] == [("a", '{"p": 1}'), ("b", '{"p": 2}')]
+
+
 def test_tool_calls_with_index_still_assemble_by_index_and_object_arguments_become_json_text() -> None:
     fmt = make_format("openai")
     fmt.feed(tool_chunk({"index": 0, "id": "a", "function": {"name": "f", "arguments": ""}},

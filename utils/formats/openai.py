@@ -108,8 +108,8 @@ class OpenAIFormat(JSONFormat):
         kind = obj.get("type")
         if isinstance(kind, str):
             return self._responses(kind, obj)
-        if self.id is None:
-            self.id, self.model = scalar(obj.get("id")), scalar(obj.get("model"))
+        if not self.id:  # Azure's first chunk (prompt filter results) has an empty id and model
+            self.id, self.model = scalar(obj.get("id")) or None, scalar(obj.get("model")) or None
         text = ""
         choices = as_list(obj.get("choices"))
         if not all(isinstance(choice, dict) for choice in choices):
@@ -195,11 +195,15 @@ class OpenAIFormat(JSONFormat):
 
     def _call_for(self, delta: dict[str, Any]) -> int | None:
         """The position of the call a delta belongs to, a new call if it starts one (None past
-        ``MAX_TOOL_CALLS``). With an ``index``: that index's call. Without one: the call of its id,
-        a new call for a new id, the last call for a delta without id."""
+        ``MAX_TOOL_CALLS``). With an ``index``: that index's call, unless the delta brings an id other
+        than the call's (some gateways number every call 0). Without one (Gemini's OpenAI-compatible
+        API): the call of its id, a new call for a new id, the last call for a delta without id."""
         index, call_id = delta.get("index"), scalar(delta.get("id"))
         if isinstance(index, int) and not isinstance(index, bool):
             position = self._by_index.get(index)
+            if position is not None and isinstance(call_id, str) and call_id \
+                    and self.tool_calls[position]["id"] not in (None, call_id):
+                position = None  # a gateway that numbers every call 0: a new id is a new call
             if position is None:
                 position = self._new_call()
                 if position is not None:
