@@ -111,18 +111,20 @@ class OpenAIFormat(JSONFormat):
         if not self.id:  # Azure's first chunk (prompt filter results) has an empty id and model
             self.id, self.model = scalar(obj.get("id")) or None, scalar(obj.get("model")) or None
         text = ""
-        choices = as_list(obj.get("choices"))
-        if not all(isinstance(choice, dict) for choice in choices):
-            raise TypeError("a choice is not an object")  # counted invalid, nothing of it kept
-        for position, choice in enumerate(choices):
-            index = scalar(choice.get("index", position))
-            if index == 0:
-                text += self._choice0(choice)
-            else:
-                self._other_choice(index, choice)
-        self.complete = self.complete or bool(self._finished) and all(self._finished.values())
+        choices = obj.get("choices")
+        if choices and isinstance(choices, list):
+            if len(choices) > 1 and not all(isinstance(choice, dict) for choice in choices):
+                raise TypeError("a choice is not an object")  # counted invalid, nothing of it kept
+            for position, choice in enumerate(choices):
+                if not isinstance(choice, dict):
+                    raise TypeError("a choice is not an object")
+                index = choice.get("index", position)
+                if index == 0:
+                    text = self._choice0(choice)
+                else:
+                    self._other_choice(scalar(index), choice)
         usage = obj.get("usage")
-        if isinstance(usage, dict) and usage:
+        if usage and isinstance(usage, dict):
             self._usage = usage
         if obj.get("error"):
             self.error = _error_text(obj["error"])
@@ -130,27 +132,37 @@ class OpenAIFormat(JSONFormat):
             return "error", text
         return event.event, text
 
+    def _finish(self, index: Any, finish: Any) -> None:
+        """Records a choice's finish_reason; the stream is complete once every choice seen has one."""
+        finish = scalar(finish)
+        self._finished[index] = finish or self._finished.get(index)
+        if finish and all(self._finished.values()):
+            self.complete = True
+
     def _choice0(self, choice: dict[str, Any]) -> str:
-        delta = as_dict(choice.get("delta"))
-        finish = scalar(choice.get("finish_reason"))
-        self._finished[0] = finish or self._finished.get(0)
-        if finish:
-            self.finish_reason = finish
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
+        finish = choice.get("finish_reason")
+        if finish or 0 not in self._finished:
+            self._finish(0, finish)
+            if finish:
+                self.finish_reason = scalar(finish)
         if delta.get("tool_calls"):
             self._tool_deltas(as_list(delta["tool_calls"]))
-        refusal = text_of(delta.get("refusal"))
-        if refusal:
-            self.refusal.append(refusal)
-        reasoning = text_of(delta.get("reasoning_content")) or text_of(delta.get("reasoning"))
+        if delta.get("refusal") and isinstance(delta["refusal"], str):
+            self.refusal.append(delta["refusal"])
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            self._reason(text_of(delta.get("reasoning_content")) or text_of(delta.get("reasoning")))
         content = delta.get("content")
         if isinstance(content, list):
             content, thinking = _parts_text(content)
-            reasoning += thinking
-        self._reason(reasoning)
-        text = text_of(content)
-        if text:
-            self._keep(text)
-        return text
+            self._reason(thinking)
+        if content and isinstance(content, str):
+            self._keep(content)
+            return content
+        return ""
 
     def _other_choice(self, index: Any, choice: dict[str, Any]) -> None:
         record = self._choices.get(index)
@@ -160,7 +172,7 @@ class OpenAIFormat(JSONFormat):
                 return
             record = self._choices[index] = {"index": index, "content": [], "chars": 0, "finish_reason": None}
         finish = scalar(choice.get("finish_reason"))
-        self._finished[index] = finish or self._finished.get(index)
+        self._finish(index, finish)
         if finish:
             record["finish_reason"] = finish
         content = as_dict(choice.get("delta")).get("content")
