@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.format_support import events_of
-from utils.formats import FORMATS, make_format
+from utils.formats import FORMATS, is_keepalive, make_format
 from utils.formats.dify import BLOCKING_EVENT
 
 JSON_VALUES = st.recursive(
@@ -201,3 +201,32 @@ def test_nan_and_infinity_in_a_stream_never_reach_an_output() -> None:
                                    '"total_tokens": -1e400, "currency": "USD"}}}'))
     usage = dify.finish().usage.as_dict()
     assert "total_price" not in usage and "total_tokens" not in usage
+
+
+KEEPALIVES = [ServerSentEvent("ping", "2023-04-07 23:36:05.744043"), ServerSentEvent("ping", ""),
+              ServerSentEvent("ping", '{"type": "ping"}'), ServerSentEvent("message", ""),
+              ServerSentEvent("message", ": keep-alive"), ServerSentEvent("message", '{"type": "ping"}')]
+ALL_TRANSCRIPTS = sorted({t for names in TRANSCRIPTS.values() for t in names} | {
+    "openrouter.sse", "azure_openai.sse", "deepseek.sse", "mistral.sse", "gemini_openai.sse", "vllm.sse"})
+
+
+@pytest.mark.parametrize("transcript", ALL_TRANSCRIPTS)
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_keepalives_anywhere_change_nothing_of_the_outcome(transcript: str, data) -> None:
+    from tests.format_support import feed_all
+    events = events_of(transcript)
+    mixed = list(events)
+    for _ in range(data.draw(st.integers(1, 6))):
+        mixed.insert(data.draw(st.integers(0, len(mixed))), data.draw(st.sampled_from(KEEPALIVES)))
+    plain, noisy = feed_all(events), feed_all(mixed)
+    assert noisy.format.name == plain.format.name
+    assert noisy.texts == plain.texts and noisy.types == plain.types
+    assert noisy.outcome == plain.outcome
+    assert is_keepalive(data.draw(st.sampled_from(KEEPALIVES)))
+
+
+@given(data=st.text(min_size=1).filter(lambda text: not text.startswith((":", "{"))))
+def test_raw_data_that_is_not_a_comment_nor_a_json_ping_is_never_a_keepalive(data: str) -> None:
+    assert not is_keepalive(ServerSentEvent("message", data))
+    assert not is_keepalive(ServerSentEvent("done", data))
