@@ -41,7 +41,7 @@ class GeminiFormat(JSONFormat):
                     continue
                 piece = part.get("text")
                 if isinstance(piece, str) and piece:
-                    if part.get("thought") is True:
+                    if part.get("thought"):
                         self._reason(piece)
                     else:
                         pieces.append(piece)
