@@ -63,7 +63,8 @@ EXTRA = {
     "dify": [],
 }
 TRANSCRIPTS = {
-    "openai": ["openai_chat.sse", "openai_tools.sse", "openai_responses.sse", "openai_error.sse"],
+    "openai": ["openai_chat.sse", "openai_tools.sse", "openai_responses.sse", "openai_error.sse", "azure_openai.sse",
+               "deepseek.sse", "mistral.sse", "gemini_openai.sse", "openrouter_error.sse"],
     "anthropic": ["anthropic.sse", "anthropic_error.sse"],
     "gemini": ["gemini.sse", "gemini_error.sse"],
     "dify": ["dify_chat.sse", "dify_agent.sse", "dify_chatflow.sse", "dify_workflow.sse", "dify_workflow_failed.sse",
