@@ -184,6 +184,20 @@ def test_n_greater_than_one_the_answer_is_choice_0_and_the_others_are_in_result(
     assert outcome.result["choices"] == [{"index": 1, "content": "Bonjour", "finish_reason": "length"}]
 
 
+def test_gemini_candidate_count_the_answer_is_candidate_0_and_the_others_are_in_result() -> None:
+    def response(*candidates):
+        return ServerSentEvent(data=json.dumps({"candidates": [
+            {"content": {"parts": [{"text": text}]}, "index": index, **({"finishReason": f} if f else {})}
+            for index, text, f in candidates]}))
+    fmt = make_format("gemini")
+    texts = [fmt.feed(e)[1] for e in (response((0, "Hel", None), (1, "Bon", None)), response((1, "jour", "STOP")),
+                                      response((0, "lo", "STOP")))]
+    assert "".join(texts) == "Hello" and fmt.complete
+    result = fmt.finish().result
+    assert result["finish_reason"] == "STOP"
+    assert result["candidates"] == [{"index": 1, "content": "Bonjour", "finish_reason": "STOP"}]
+
+
 def test_many_choices_are_kept_bounded() -> None:
     fmt = make_format("openai")
     fmt.feed(ServerSentEvent(data=json.dumps({"choices": [{"index": i, "delta": {"content": "x"}}

@@ -17,7 +17,8 @@ MAX_ANSWER_CHARS = 500_000  # the answer kept for the summary (a bounded JSON li
 MAX_REASONING_CHARS = 500_000  # the reasoning kept, and the reasoning waiting for pop_reasoning(), each
 MAX_TOOL_CALLS = 64  # tool / function calls kept in a format's result
 MAX_RESULT_DEPTH = 64  # levels of JSON nesting kept in a result
-MAX_CHOICES = 8  # Chat Completions choices other than choice 0 kept in the result (n > 1)
+MAX_CHOICES = 8  # choices (candidates) other than the first kept in the result (n > 1)
+MAX_CHOICE_CHARS = 64 * 1024  # text kept for each of them
 MAX_INVALID_SAMPLES = 5  # raw snippets of events that should have been JSON and were not
 MAX_SAMPLE_CHARS = 200
 
@@ -164,6 +165,46 @@ def head_name(event: ServerSentEvent, key: str = "type") -> str:
     which are no JSON document. "" when there is none."""
     match = _HEAD_FIELDS[key].search(event.data)
     return match.group(1) if match else ""
+
+
+class Choices:
+    """The parallel answers of one stream (Chat Completions ``n`` > 1, Gemini ``candidateCount``):
+    which of them have finished, and the text and finish reason of all but the first, bounded
+    (``MAX_CHOICES`` kept, ``MAX_CHOICE_CHARS`` of text each; ``dropped`` counts the others)."""
+
+    __slots__ = ("dropped", "finished", "others")
+
+    def __init__(self) -> None:
+        self.finished: dict[Any, Any] = {}  # index -> finish reason (None while open)
+        self.others: dict[Any, dict[str, Any]] = {}
+        self.dropped = 0
+
+    def finish(self, index: Any, reason: Any) -> bool:
+        """Records a choice's finish reason; True once every choice seen has one."""
+        self.finished[index] = reason or self.finished.get(index)
+        return bool(reason) and all(self.finished.values())
+
+    def add(self, index: Any, text: str, reason: Any) -> None:
+        """Text and finish reason of a choice other than the first."""
+        record = self.others.get(index)
+        if record is None:
+            if len(self.others) >= MAX_CHOICES:
+                self.dropped += 1
+                return
+            record = self.others[index] = {"index": index, "content": [], "chars": 0, "finish_reason": None}
+        if reason:
+            record["finish_reason"] = reason
+        if text and record["chars"] < MAX_CHOICE_CHARS:
+            record["content"].append(text)
+            record["chars"] += len(text)
+
+    def report(self, result: dict[str, Any], key: str) -> None:
+        """Puts the other choices in ``result[key]`` (and ``result[key + "_dropped"]``), if any."""
+        if self.others:
+            result[key] = [{"index": r["index"], "content": "".join(r["content"]),
+                            "finish_reason": r["finish_reason"]} for r in self.others.values()]
+        if self.dropped:
+            result[key + "_dropped"] = self.dropped
 
 
 class StreamFormat:

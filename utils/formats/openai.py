@@ -24,8 +24,8 @@ from httpx_sse import ServerSentEvent
 
 from utils.formats.base import (
     MAX_ANSWER_CHARS,
-    MAX_CHOICES,
     MAX_TOOL_CALLS,
+    Choices,
     JSONFormat,
     Usage,
     as_dict,
@@ -37,7 +37,6 @@ from utils.formats.base import (
 )
 
 MAX_ARGUMENT_CHARS = MAX_ANSWER_CHARS  # tool-call arguments kept, all calls together
-MAX_CHOICE_CHARS = 64 * 1024  # text kept for each choice other than choice 0
 
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
@@ -96,9 +95,7 @@ class OpenAIFormat(JSONFormat):
         self._last_call: int | None = None  # the call a delta without index nor id continues
         self.refusal: list[str] = []
         self._usage: dict[str, Any] = {}
-        self._finished: dict[Any, Any] = {}  # choice index -> finish_reason (None while open)
-        self._choices: dict[Any, dict[str, Any]] = {}  # choices other than 0 (n > 1), bounded
-        self.choices_dropped = 0
+        self.choices = Choices()  # n > 1
 
     def needs(self, event: ServerSentEvent) -> bool:
         return head_name(event) not in NOT_NEEDED and super().needs(event)
@@ -132,22 +129,17 @@ class OpenAIFormat(JSONFormat):
             return "error", text
         return event.event, text
 
-    def _finish(self, index: Any, finish: Any) -> None:
-        """Records a choice's finish_reason; the stream is complete once every choice seen has one."""
-        finish = scalar(finish)
-        self._finished[index] = finish or self._finished.get(index)
-        if finish and all(self._finished.values()):
-            self.complete = True
-
     def _choice0(self, choice: dict[str, Any]) -> str:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             delta = {}
         finish = choice.get("finish_reason")
-        if finish or 0 not in self._finished:
-            self._finish(0, finish)
+        if finish or 0 not in self.choices.finished:
+            finish = scalar(finish)
+            if self.choices.finish(0, finish):
+                self.complete = True
             if finish:
-                self.finish_reason = scalar(finish)
+                self.finish_reason = finish
         if delta.get("tool_calls"):
             self._tool_deltas(as_list(delta["tool_calls"]))
         if delta.get("refusal") and isinstance(delta["refusal"], str):
@@ -165,21 +157,11 @@ class OpenAIFormat(JSONFormat):
         return ""
 
     def _other_choice(self, index: Any, choice: dict[str, Any]) -> None:
-        record = self._choices.get(index)
-        if record is None:
-            if len(self._choices) >= MAX_CHOICES:
-                self.choices_dropped += 1
-                return
-            record = self._choices[index] = {"index": index, "content": [], "chars": 0, "finish_reason": None}
         finish = scalar(choice.get("finish_reason"))
-        self._finish(index, finish)
-        if finish:
-            record["finish_reason"] = finish
+        if self.choices.finish(index, finish):
+            self.complete = True
         content = as_dict(choice.get("delta")).get("content")
-        text = _parts_text(content)[0] if isinstance(content, list) else text_of(content)
-        if text and record["chars"] < MAX_CHOICE_CHARS:
-            record["content"].append(text)
-            record["chars"] += len(text)
+        self.choices.add(index, _parts_text(content)[0] if isinstance(content, list) else text_of(content), finish)
 
     def _tool_deltas(self, deltas: list[Any]) -> None:
         for delta in deltas:
@@ -294,11 +276,7 @@ class OpenAIFormat(JSONFormat):
             result["finish_reason"] = self.finish_reason
         if calls:
             result["tool_calls"] = calls
-        if self._choices:
-            result["choices"] = [{"index": c["index"], "content": "".join(c["content"]),
-                                  "finish_reason": c["finish_reason"]} for c in self._choices.values()]
-        if self.choices_dropped:
-            result["choices_dropped"] = self.choices_dropped
+        self.choices.report(result, "choices")
         if self.refusal:
             result["refusal"] = "".join(self.refusal)
         if self.error:
