@@ -159,6 +159,15 @@ def test_random_json_in_any_field_gives_text_nothing_or_an_invalid_event(name: s
     run()
 
 
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_the_templates_themselves_are_valid_events(name: str) -> None:
+    """The mutations start from events the format reads without a single invalid one."""
+    fmt = make_format(name)
+    for event_type, obj in templates(name):
+        fmt.feed(ServerSentEvent(event_type, json.dumps(obj)))
+    assert fmt.invalid_events == 0
+
+
 @pytest.mark.parametrize("name", sorted(FORMATS) + ["auto"])
 @given(data=st.text(max_size=40), event_type=st.sampled_from(["message", "ping", "error", BLOCKING_EVENT]))
 @settings(max_examples=60, deadline=None)
