@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from httpx_sse import ServerSentEvent
 
 from utils.errors import StreamReportedError
-from utils.formats import FormatResult, StreamFormat, make_format
+from utils.formats import FormatResult, StreamFormat, is_keepalive, make_format
 from utils.network_policy import NetworkPolicy
 from utils.request_options import RequestOptions
 from utils.sse_client import SSEClient
@@ -50,7 +50,7 @@ class StreamRun:
         wanted = frozenset(options.event_filter)
         max_events = options.limits.max_events
         log_add = self.log.add
-        fmt = self.format
+        fmt = self.format = make_format(options.stream_format, options)
         redactor = options.redactor if options.redactor.active else None  # a run with no secret pays nothing
         stopped = ""
         stream = self.client.stream()
@@ -60,6 +60,8 @@ class StreamRun:
                 parts: list[str] = []
                 shown: list[tuple[str, ServerSentEvent]] = []
                 for event in batch:
+                    if is_keepalive(event):  # not counted, kept, shown, detected from, nor invalid
+                        continue
                     data = event.data
                     if data == DONE:  # the stream's own end
                         stopped = "completed"
@@ -67,8 +69,6 @@ class StreamRun:
                     if redactor is not None and redactor.found_in(data):  # a server echoing a secret
                         data = redactor(data)
                         event = ServerSentEvent(event.event, data, event.id, event.retry)
-                    if fmt is None:
-                        fmt = self.format = make_format(options.stream_format, event)
                     event_type, text = fmt.feed(event)  # the aggregate sees every event
                     if not wanted or event_type in wanted:
                         self.total_events += 1
