@@ -6,6 +6,7 @@ from httpx_sse import ServerSentEvent
 
 from utils.formats.anthropic import AnthropicFormat
 from utils.formats.base import FormatResult, JSONFormat, RawFormat, StreamFormat, Usage
+from utils.formats.dashscope import DashScopeFormat
 from utils.formats.detect import detect
 from utils.formats.dify import DifyFormat
 from utils.formats.gemini import GeminiFormat
@@ -17,6 +18,7 @@ FORMATS: dict[str, type[StreamFormat]] = {
     "openai": OpenAIFormat,
     "anthropic": AnthropicFormat,
     "gemini": GeminiFormat,
+    "dashscope": DashScopeFormat,
 }
 
 
