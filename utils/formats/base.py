@@ -49,7 +49,7 @@ def to_int(value: Any) -> int | None:
         return value
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, 1e999
         return None
 
 
