@@ -7,8 +7,9 @@ no expression language of our own. JMESPath cannot see the SSE event name: ``eve
 says which events carry text.
 
 What the expression selects: a string is the text; a list of strings is joined (projections
-such as ``content[?type=='text'].text`` give lists); null or an empty list is no text; any other
-value (number, object, a list holding one) is skipped and the event counted as invalid.
+such as ``content[?type=='text'].text`` give lists); null, false (``type == 'delta' && text`` on
+another type) or an empty list is no text; any other value (number, true, object, a list holding
+one) is skipped and the event counted as invalid.
 
 There is no end marker of its own: like ``raw``, a text_path stream is complete when the transport
 ends cleanly (or ``[DONE]`` comes, which the run reports through ``done()``).
@@ -57,21 +58,24 @@ def compile_path(expression: str, name: str) -> ParsedResult:
         raise InvalidParameter(name, f"expected a JMESPath expression such as {EXAMPLE}, got an empty one")
     try:
         parsed = jmespath.compile(expression)
+    except LexerError as exc:  # a ParseError too: first
+        raise InvalidParameter(name, f"'{shown}' is not a JMESPath expression: {_one_line(exc.message)} "
+                                     f"at column {_column(exc.lexer_position)} (e.g. {EXAMPLE})") from None
     except ParseError as exc:
-        column = exc.lex_position + 1 if isinstance(exc.lex_position, int) else "?"
-        why = "it ends too early" if exc.token_type == "eof" else f"unexpected '{exc.token_value}'"
-        raise InvalidParameter(name, f"'{shown}' is not a JMESPath expression: {why} at column {column} "
-                                     f"(e.g. {EXAMPLE})") from None
-    except LexerError as exc:
-        column = exc.lexer_position + 1 if isinstance(exc.lexer_position, int) else "?"
-        raise InvalidParameter(name, f"'{shown}' is not a JMESPath expression: "
-                                     f"{_one_line(exc.message)} at column {column} (e.g. {EXAMPLE})") from None
+        ends = exc.token_value is None or exc.token_type == "EOF"  # IncompleteExpressionError has no token
+        why = "it ends too early" if ends else f"unexpected '{exc.token_value}'"
+        raise InvalidParameter(name, f"'{shown}' is not a JMESPath expression: {why} at column "
+                                     f"{_column(exc.lex_position)} (e.g. {EXAMPLE})") from None
     except JMESPathError as exc:
         raise InvalidParameter(name, f"'{shown}' is not a JMESPath expression: {_one_line(str(exc))}") from None
     problem = _function_problem(parsed.parsed)
     if problem:
         raise InvalidParameter(name, f"'{shown}': {problem}")
     return parsed
+
+
+def _column(position: object) -> str:
+    return str(position + 1) if isinstance(position, int) else "?"
 
 
 def _one_line(text: str) -> str:
@@ -91,8 +95,9 @@ def _function_problem(node: dict[str, Any]) -> str | None:
             signature = spec["signature"]
             variadic = bool(signature) and signature[-1].get("variadic", False)
             if args < len(signature) or (args > len(signature) and not variadic):
-                wanted = f"at least {len(signature)}" if variadic else str(len(signature))
-                return f"{fname}() takes {wanted} argument{'s' if wanted != '1' else ''}, not {args}"
+                count = len(signature)
+                wanted = f"at least {count}" if variadic else str(count)
+                return f"{fname}() takes {wanted} argument{'' if count == 1 else 's'}, not {args}"
         stack.extend(child for child in item.get("children", ()) if isinstance(child, dict))
     return None
 
@@ -168,6 +173,10 @@ class JSONPathFormat(StreamFormat):
         self.text_events += 1
         return kind, delta
 
+    def needs(self, event: ServerSentEvent) -> bool:
+        """An oversized event matters only if ``event_filter`` lets its type carry text."""
+        return not self.event_filter or event.event in self.event_filter
+
     def _parse(self, data: str) -> Any:
         """The event's JSON (any JSON value: a path may start at an array), or ``_NOT_JSON`` (counted
         invalid unless the data is empty)."""
@@ -183,7 +192,7 @@ class JSONPathFormat(StreamFormat):
 
     def _text_of(self, value: Any, data: str) -> str | None:
         """The text a selected value stands for ("" for none), or None when it is not text."""
-        if value is None:
+        if value is None or value is False:
             return ""
         if isinstance(value, str):
             return value
