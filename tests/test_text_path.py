@@ -295,3 +295,23 @@ def test_a_bad_text_path_fails_before_any_connection(plugin, server) -> None:
     error = error_of(frames)
     assert error is not None and "Invalid parameter 'text_path'" in error["message"]
     assert seen == [] and texts(frames) == []
+
+
+@pytest.mark.parametrize(("text_path", "events", "expected"), [
+    ("content", [{"content": "Hi"}], "Hi"),
+    ("data.answer", [{"data": {"answer": "Hi"}}], "Hi"),
+    ("data.delta", [{"code": 0, "data": {"delta": "Hi"}}], "Hi"),
+    ("type == 'answer' && content", [{"type": "answer", "content": "Hi"}, {"type": "follow_up", "content": "?"}],
+     "Hi"),
+    ("result", [{"result": "Hi", "is_end": False}, {"result": "!", "is_end": True}], "Hi!"),
+    ("delta.message.content.text", [{"type": "content-delta", "delta": {"message": {"content": {"text": "Hi"}}}}],
+     "Hi"),
+    ("!(token.special) && token.text", [{"token": {"text": "Hi", "special": False}},
+                                        {"token": {"text": "</s>", "special": True}}], "Hi"),
+    ("type == 'text-delta' && delta", [{"type": "start"}, {"type": "text-delta", "delta": "Hi"}], "Hi"),
+    ("parts[].text", [{"parts": [{"text": "H"}, {"image": "x"}, {"text": "i"}]}], "Hi"),
+])
+def test_the_readme_table_examples_read_their_shapes(text_path: str, events: list, expected: str) -> None:
+    """working/readme-textpath.md's "my API sends ... → set ..." rows."""
+    fmt = JSONPathFormat(text_path)
+    assert "".join(feed(fmt, *events)) == expected and fmt.invalid_events == 0
