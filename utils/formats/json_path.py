@@ -18,6 +18,7 @@ ends cleanly (or ``[DONE]`` comes, which the run reports through ``done()``).
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import jmespath
@@ -25,6 +26,7 @@ from httpx_sse import ServerSentEvent
 from jmespath.exceptions import JMESPathError, LexerError, ParseError
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
 
 from utils.errors import InvalidParameter
 from utils.formats.base import FormatResult, StreamFormat, Usage, to_int
@@ -135,8 +137,9 @@ class JSONPathFormat(StreamFormat):
                  event_filter: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.text_path = text_path
-        self._text = compile_path(text_path, "text_path").search
-        self._usage_search = compile_path(usage_path, "usage_path").search if usage_path.strip() else None
+        visit = TreeInterpreter().visit  # one interpreter for the run: ParsedResult.search builds one per call
+        self._text = partial(visit, compile_path(text_path, "text_path").parsed)
+        self._usage_search = partial(visit, compile_path(usage_path, "usage_path").parsed) if usage_path.strip() else None
         self.cumulative = cumulative
         self._field = TextField(CUMULATIVE if cumulative else DELTA)
         self.event_filter = frozenset(event_filter)
