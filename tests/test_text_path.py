@@ -174,6 +174,13 @@ def test_a_token_count_of_infinity_is_no_count_in_any_format(name: str, data: st
     assert fmt.finish().usage.prompt_tokens is None
 
 
+def test_a_usage_path_that_cannot_read_an_event_never_costs_its_text() -> None:
+    fmt = JSONPathFormat("t", usage_path="length(u)")
+    assert feed(fmt, {"t": "x", "u": 5}, {"t": "y", "u": "abc"}) == ["x", "y"]
+    outcome = fmt.finish()
+    assert outcome.invalid_events == 0 and outcome.usage.as_dict() == {"total_tokens": 3}
+
+
 def test_usage_path_totals_when_the_server_gives_none() -> None:
     fmt = JSONPathFormat("t", usage_path="u")
     feed(fmt, {"t": "x", "u": {"input_tokens": 2}}, {"u": {"output_tokens": 5}})

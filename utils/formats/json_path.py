@@ -151,15 +151,18 @@ class JSONPathFormat(StreamFormat):
         wanted = not self.event_filter or kind in self.event_filter
         if not wanted:
             if self._usage_search is not None:
-                self._read_usage(event.data)
+                try:
+                    self._read_usage(json.loads(event.data))
+                except (RecursionError, ValueError):  # not JSON: no usage, and not ours to count
+                    pass
             return kind, ""
         obj = self._parse(event.data)
         if obj is _NOT_JSON:
             return ("invalid" if event.data else kind), ""
+        if self._usage_search is not None:
+            self._read_usage(obj)
         try:
             value = self._text(obj)
-            if self._usage_search is not None:
-                self._add_usage(self._usage_search(obj))
         except (JMESPathError, RecursionError, TypeError, ValueError) as exc:  # e.g. length() of a number
             self._invalid(event.data, f"JSON the path cannot read ({type(exc).__name__})")
             return "invalid", ""
@@ -204,15 +207,13 @@ class JSONPathFormat(StreamFormat):
         self._invalid(data, f"text_path selected {_kind(value)}, not a string")
         return None
 
-    def _read_usage(self, data: str) -> None:
-        """Usage from an event that carries no text for us: quietly skipped when it is not JSON."""
+    def _read_usage(self, obj: Any) -> None:
+        """Adds what ``usage_path`` finds; an expression that cannot read this JSON finds nothing."""
         assert self._usage_search is not None
         try:
-            self._add_usage(self._usage_search(json.loads(data)))
+            value = self._usage_search(obj)
         except (JMESPathError, RecursionError, TypeError, ValueError):
-            pass
-
-    def _add_usage(self, value: Any) -> None:
+            return
         if value is not None:
             self._usage.update(usage_of(value))  # later figures win; split ones (input, then output) add up
 
