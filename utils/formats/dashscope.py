@@ -29,6 +29,7 @@ from httpx_sse import ServerSentEvent
 
 from utils.formats.base import MAX_ANSWER_CHARS, FormatResult, JSONFormat, Usage, to_int
 from utils.formats.cumulative import CUMULATIVE, TextField
+from utils.formats.json_path import to_usage, usage_of
 
 NOT_FINISHED = ("", "null")  # DashScope sends the string "null" while the text is not finished
 
@@ -133,11 +134,8 @@ class DashScopeFormat(JSONFormat):
             entries = [usage]
         counts: dict[str, int] = {}
         for entry in entries:
-            for key, field in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens"),
-                               ("total_tokens", "total_tokens")):
-                number = to_int(entry.get(key))
-                if number is not None:
-                    counts[field] = counts.get(field, 0) + number
+            for field, number in usage_of(entry).items():
+                counts[field] = counts.get(field, 0) + number
         if counts:
             self._usage = counts
         details = usage.get("output_tokens_details")
@@ -145,12 +143,7 @@ class DashScopeFormat(JSONFormat):
             self._reasoning_tokens = to_int(details.get("reasoning_tokens"))
 
     def usage(self) -> Usage:
-        usage = self._usage
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        total = usage.get("total_tokens")
-        if total is None and prompt is not None and completion is not None:
-            total = prompt + completion
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+        return to_usage(self._usage)
 
     @property
     def reasoning(self) -> str:

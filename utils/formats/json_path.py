@@ -121,6 +121,14 @@ def usage_of(value: Any) -> dict[str, int]:
     return {"total_tokens": number} if number is not None else {}
 
 
+def to_usage(counts: dict[str, int]) -> Usage:
+    """``Usage`` from counts by field name; the total is the sum when the server gives none."""
+    prompt, completion, total = (counts.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
 class JSONPathFormat(StreamFormat):
     """Events' JSON → ``text_path`` → text deltas; optionally ``usage_path`` → ``Usage``.
 
@@ -139,7 +147,9 @@ class JSONPathFormat(StreamFormat):
         self.text_path = text_path
         visit = TreeInterpreter().visit  # one interpreter for the run: ParsedResult.search builds one per call
         self._text = partial(visit, compile_path(text_path, "text_path").parsed)
-        self._usage_search = partial(visit, compile_path(usage_path, "usage_path").parsed) if usage_path.strip() else None
+        self._usage_search = None
+        if usage_path.strip():
+            self._usage_search = partial(visit, compile_path(usage_path, "usage_path").parsed)
         self.cumulative = cumulative
         self._field = TextField(CUMULATIVE if cumulative else DELTA)
         self.event_filter = frozenset(event_filter)
@@ -218,12 +228,7 @@ class JSONPathFormat(StreamFormat):
             self._usage.update(usage_of(value))  # later figures win; split ones (input, then output) add up
 
     def usage(self) -> Usage:
-        usage = self._usage
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        total = usage.get("total_tokens")
-        if total is None and prompt is not None and completion is not None:
-            total = prompt + completion
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+        return to_usage(self._usage)
 
     def result(self) -> dict[str, Any]:
         result: dict[str, Any] = {"text_path": self.text_path, "text_events": self.text_events}
