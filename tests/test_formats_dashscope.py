@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devkit.plugin_runner import error_of, summary_of, texts
-from devkit.sse_server import Request, Writer
 from tests.format_support import aggregate, events_of, transcript
+from tests.test_formats_e2e import serve
 from utils.formats import FORMATS, detect, make_format
 from utils.formats.cumulative import CONFIRM_TEXTS, CUMULATIVE, DELTA, TextField
 from utils.formats.dashscope import DashScopeFormat
@@ -245,16 +245,6 @@ def test_deeply_nested_json_is_invalid_not_a_crash() -> None:
 
 
 # End to end: the plugin started as Dify's daemon starts it, the transcripts served over loopback.
-
-def serve(server, name: str, pieces: int = 5) -> str:
-    def route(request: Request, writer: Writer) -> None:
-        writer.start()
-        writer.send_pieces(transcript(name), pieces)
-        writer.end()
-
-    server.route("/" + name, route)
-    return f"{server.url}/{name}"
-
 
 @pytest.mark.parametrize("name", ["dashscope_text.sse", "dashscope_message.sse", "dashscope_app.sse"])
 def test_auto_streams_dashscope_answers_through_the_plugin(plugin, server, name: str) -> None:
