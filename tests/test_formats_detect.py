@@ -48,7 +48,7 @@ def test_a_blocking_workflow_answer_is_recognised_as_dify() -> None:
 
 
 def test_every_format_is_registered_and_an_explicit_choice_is_not_second_guessed() -> None:
-    assert set(FORMATS) == {"raw", "dify", "openai", "anthropic", "gemini"}
+    assert set(FORMATS) == {"raw", "dify", "openai", "anthropic", "gemini", "dashscope"}
     first = ServerSentEvent(data='{"choices": []}')
     chosen = make_format("anthropic")
     chosen.feed(first)

@@ -8,6 +8,7 @@ from httpx_sse import ServerSentEvent
 
 from utils.formats.anthropic import AnthropicFormat
 from utils.formats.base import FormatResult, JSONFormat, RawFormat, StreamFormat, Usage, head_name, is_keepalive
+from utils.formats.dashscope import DashScopeFormat
 from utils.formats.detect import detect
 from utils.formats.dify import DIFY_EVENTS, DifyFormat
 from utils.formats.gemini import GeminiFormat
@@ -19,6 +20,7 @@ FORMATS: dict[str, type[StreamFormat]] = {
     "openai": OpenAIFormat,
     "anthropic": AnthropicFormat,
     "gemini": GeminiFormat,
+    "dashscope": DashScopeFormat,
 }
 
 
@@ -102,5 +104,5 @@ def make_format(name: str, options: Any = None) -> StreamFormat:
     return FORMATS.get(name, RawFormat)()
 
 
-__all__ = ["FORMATS", "AnthropicFormat", "AutoFormat", "DifyFormat", "FormatResult", "GeminiFormat", "JSONFormat",
+__all__ = ["FORMATS", "AnthropicFormat", "AutoFormat", "DashScopeFormat", "DifyFormat", "FormatResult", "GeminiFormat", "JSONFormat",
            "OpenAIFormat", "RawFormat", "StreamFormat", "Usage", "detect", "is_keepalive", "make_format"]

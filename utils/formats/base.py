@@ -61,7 +61,7 @@ def to_int(value: Any) -> int | None:
         return value
     try:
         return int(float(value))
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, 1e999
         return None
 
 

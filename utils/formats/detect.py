@@ -40,6 +40,10 @@ def detect(event: ServerSentEvent) -> str:
         return "openai"
     if "candidates" in obj or "usageMetadata" in obj or "promptFeedback" in obj:
         return "gemini"
+    if isinstance(obj.get("output"), dict) and ("request_id" in obj or event.event == "result"):
+        return "dashscope"
+    if event.event == "error" and "code" in obj and "request_id" in obj:  # DashScope's error event
+        return "dashscope"
     error = obj.get("error")
     if isinstance(error, dict):  # Google errors carry a status such as RESOURCE_EXHAUSTED
         return "gemini" if "status" in error else "openai"
