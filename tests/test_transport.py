@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
 
 import pytest
 
+from devkit.bench.transport import EVENT, bomb, encoded_route, peak_rss_of_one_stream
 from devkit.sse_server import Request, SSEServer, Writer
 from tests.helpers import collect, options
 from tests.raw_server import RawServer, trickle
@@ -28,7 +26,6 @@ from utils.sse_decoder import OversizedEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 MARGIN_S = 1.5  # a bound on how late a run may end after max_duration, not a speed target
-EVENT = b"data: " + b"0" * 1000 + b"\n\n"
 
 
 def compress(data: bytes, coding: str) -> bytes:
@@ -42,28 +39,9 @@ def compress(data: bytes, coding: str) -> bytes:
     raise AssertionError(coding)
 
 
-def bomb(mib: int, layers: int = 2) -> bytes:
-    """``mib`` MiB of 1 KiB events, gzip-compressed ``layers`` times (2: about 3 KB on the wire)."""
-    c = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-    block = EVENT * 1024
-    body = b"".join(c.compress(block) for _ in range(mib)) + c.flush()
-    for _ in range(layers - 1):
-        body = gzip.compress(body, 9)
-    return body
-
-
 @pytest.fixture(scope="module")
 def bomb_256() -> bytes:
     return bomb(256)
-
-
-def encoded_route(body: bytes, coding: str, pieces: int = 1):
-    def route(request: Request, writer: Writer) -> None:
-        writer.start(headers={"Content-Encoding": coding})
-        writer.send_pieces(body, pieces)
-        writer.end()
-
-    return route
 
 
 # -- 18.1 compressed bodies ---------------------------------------------------------------------
@@ -136,33 +114,6 @@ def test_a_corrupt_compressed_body_after_events_ends_lost_with_the_reason(server
     assert client.report.end is EndState.LOST
     assert "The response body is not valid gzip data" in client.report.error
     assert len(server.requests) == 1  # a corrupt body would be corrupt again: not reconnected
-
-
-RSS_SCRIPT = """
-import json, resource, sys
-sys.path.insert(0, sys.argv[1])
-from tests.helpers import options
-from utils.sse_client import SSEClient
-def rss():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-before = rss()
-client = SSEClient(options(url=sys.argv[2], max_stream_mb=int(sys.argv[3]), max_event_kb=64, read_timeout=60,
-                           max_duration=120))
-events = sum(len(batch) for batch in client.stream())
-print(json.dumps({"before_kib": before, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "events": events, "bytes": client.report.bytes_received, "end": str(client.report.end)}))
-"""
-
-
-def peak_rss_of_one_stream(url: str, max_stream_mb: int, root: Path = ROOT) -> dict:
-    """Runs one stream in a fresh interpreter; its peak RSS rise (KiB) and the stream's figures."""
-    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(root), url, str(max_stream_mb)], cwd=root,
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
-    assert out.returncode == 0, out.stderr[-2000:]
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    figures["rise_mib"] = (figures["peak_kib"] - figures["before_kib"]) / 1024
-    return figures
 
 
 @pytest.mark.slow

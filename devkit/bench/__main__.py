@@ -2,7 +2,8 @@
 
 Parts: ``clients`` (raw httpx / httpx-sse / our client on small and 64 KiB events), ``e2e``
 (the whole plugin, text mode, 100,000 events), ``latency`` (an event every 50 ms), ``concurrency``
-(50 invocations at once), ``memory`` (1 GiB through the plugin). Everything talks to a lean SSE
+(50 invocations at once), ``memory`` (1 GiB through the plugin), ``fairness`` (a flood and a slow
+stream in one plugin: gaps and heartbeats), ``bomb`` (peak RSS under a gzip bomb). Everything talks to a lean SSE
 server in a separate process on 127.0.0.1. Not part of the test suite.
 """
 
@@ -16,9 +17,9 @@ import sys
 import time
 from importlib.metadata import version
 
-from devkit.bench import clients, plugin
+from devkit.bench import clients, plugin, transport
 
-PARTS = ("clients", "e2e", "latency", "concurrency", "memory")
+PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "fairness", "bomb")
 
 
 def machine() -> str:
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                 lines = plugin.latency(base, runs)
             elif part == "concurrency":
                 lines = plugin.concurrency(base, runs, heartbeat=args.heartbeat)
+            elif part == "fairness":
+                lines = transport.fairness(base, runs)
+            elif part == "bomb":
+                lines = transport.bomb_memory(base, runs)
             else:
                 lines = plugin.memory(base, runs, total=int(args.memory_gib * (1 << 30)), mode=args.memory_mode)
             print("\n".join(lines), flush=True)
