@@ -6,11 +6,25 @@ import time
 
 import pytest
 
-from devkit.sse_server import Request, Writer
+from devkit.sse_server import Request, Route, Writer
 from tests.helpers import collect, options, resumable, run
 from utils.errors import ConnectFailed, HTTPStatusError
 from utils.report import EndState
 from utils.sse_client import SSEClient
+
+
+def resumed_with(reply: Route) -> Route:
+    """A route that sends one event with id 1 and drops the connection; a reconnect (it carries
+    Last-Event-ID) gets ``reply``."""
+
+    def route(request: Request, writer: Writer) -> None:
+        if request.headers.get("last-event-id"):
+            reply(request, writer)
+            return
+        writer.send("retry: 10\nid: 1\ndata: a\n\n")
+        writer.abort()
+
+    return route
 
 
 def test_reconnect_resumes_with_last_event_id_without_duplicates_or_loss(server):
@@ -128,28 +142,14 @@ def test_a_2xx_other_than_200_as_first_answer_fails_naming_it(server, status):
 
 @pytest.mark.parametrize("status", [204, 205])
 def test_204_or_205_on_a_reconnect_is_no_content(server, status):
-    def route(request: Request, writer: Writer) -> None:
-        if request.headers.get("last-event-id"):
-            writer.body(status, "", content_type="text/event-stream")
-            return
-        writer.send("retry: 10\nid: 1\ndata: a\n\n")
-        writer.abort()
-
-    server.route("/s", route)
+    server.route("/s", resumed_with(lambda r, w: w.body(status, "", content_type="text/event-stream")))
     client = SSEClient(options(url=server.url + "/s", max_retries=5))
     assert len(collect(client)) == 1
     assert client.report.end is EndState.NO_CONTENT and client.report.error is None and len(server.requests) == 2
 
 
 def test_an_error_status_on_a_reconnect_after_events_is_a_report_not_a_raise(server):
-    def route(request: Request, writer: Writer) -> None:
-        if request.headers.get("last-event-id"):
-            writer.body(403, '{"error": "gone"}')
-            return
-        writer.send("retry: 10\nid: 1\ndata: a\n\n")
-        writer.abort()
-
-    server.route("/s", route)
+    server.route("/s", resumed_with(lambda r, w: w.body(403, '{"error": "gone"}')))
     client = SSEClient(options(url=server.url + "/s"))
     assert len(collect(client)) == 1
     assert client.report.end is EndState.LOST and "HTTP 403 Forbidden" in client.report.error

@@ -16,6 +16,7 @@ from devkit.bench.transport import EVENT, bomb, encoded_route, peak_rss_of_one_s
 from devkit.sse_server import Request, SSEServer, Writer
 from tests.helpers import collect, options
 from tests.raw_server import RawServer, trickle
+from tests.test_reconnect import resumed_with
 from utils.errors import BlockedAddress, ConnectFailed, HTTPStatusError, SSERequestError
 from utils.http_attempt import PIECE, BadBody
 from utils.json_client import JSONClient
@@ -225,14 +226,7 @@ def test_a_redirect_to_an_invalid_url_fails_with_one_line(server, location):
 
 
 def test_an_invalid_redirect_after_events_is_a_report(server):
-    def route(request: Request, writer: Writer) -> None:
-        if request.headers.get("last-event-id"):
-            writer.body(302, "", headers={"Location": "http://xn--a-.com/x"})
-            return
-        writer.send("retry: 10\nid: 1\ndata: a\n\n")
-        writer.abort()
-
-    server.route("/s", route)
+    server.route("/s", resumed_with(lambda r, w: w.body(302, "", headers={"Location": "http://xn--a-.com/x"})))
     client = SSEClient(options(url=server.url + "/s"))
     assert len(collect(client)) == 1
     assert client.report.end is EndState.LOST and "invalid URL" in client.report.error
