@@ -76,6 +76,7 @@ def test_a_double_gzip_bomb_stops_at_max_stream_mb_on_decoded_bytes(server, bomb
     events = sum(1 for _ in collect(client))
     report = client.report
     assert report.end is EndState.MAX_STREAM_BYTES
+    assert report.error == f"max_stream_mb (1 MiB of decoded data) reached after {events} events"
     assert 1 << 20 < report.bytes_received <= (1 << 20) + PIECE
     assert events == report.events_received and events <= ((1 << 20) + PIECE) // len(EVENT)
 

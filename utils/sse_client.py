@@ -14,8 +14,8 @@ particular to event streams:
 - the limits on one event (the decoder) and on the whole stream (decoded bytes).
 
 Errors: raises ``SSERequestError`` subclasses (one masked line) only while nothing was delivered.
-After the first event every end is a report: ``end`` and, for LOST / IDLE_TIMEOUT / TIMEOUT,
-``error`` saying why. ``finished()`` is the run saying it has its answer: a broken connection
+After the first event every end is a report: ``end`` and, for LOST / IDLE_TIMEOUT / TIMEOUT /
+MAX_STREAM_BYTES, ``error`` saying why. ``finished()`` is the run saying it has its answer: a broken connection
 after that ends the stream as COMPLETED.
 """
 
@@ -259,6 +259,8 @@ class SSEClient:
                 yield events
             if max_bytes and self.bytes_received > max_bytes:
                 self.end = EndState.MAX_STREAM_BYTES
+                self.error = (f"max_stream_mb ({max_bytes / (1 << 20):g} MiB of decoded data) reached after "
+                              f"{self.events_received} events")
                 return
             if clock.expired():
                 self._time_up("")
