@@ -24,12 +24,17 @@ class ConnectFailed(SSERequestError):
 
 
 class HTTPStatusError(SSERequestError):
-    """The server answered with a status that is not a 2xx."""
+    """The server answered with a status the client cannot use (any but 200 for an event stream)."""
 
     def __init__(self, status: int, reason: str, body: str) -> None:
         detail = f": {body}" if body else ""
         super().__init__(f"HTTP {status} {reason}{detail}".rstrip())
         self.status = status
+
+
+class BadBody(SSERequestError):
+    """The response body cannot be decoded: a corrupt compressed body, or a Content-Encoding the
+    client did not ask for (it accepts gzip and deflate only)."""
 
 
 class NotEventStream(SSERequestError):
