@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from httpx_sse import ServerSentEvent
 
 from utils.errors import StreamReportedError
-from utils.formats import FormatResult, StreamFormat, make_format
-from utils.formats.base import is_keepalive
+from utils.formats import FormatResult, StreamFormat, is_keepalive, make_format
 from utils.network_policy import NetworkPolicy
 from utils.outcome import IncompleteRun, Outcome, RunStatus, decide
 from utils.request_options import RequestOptions
@@ -65,11 +64,6 @@ class StreamRun:
         self.outcome: Outcome | None = None
         self.summary: Summary | None = None
 
-    def _make_format(self, event: ServerSentEvent) -> StreamFormat:
-        """The one call site of ``make_format`` (the formats piece owns its shape)."""
-        fmt = self.format = make_format(self.options.stream_format, event)
-        return fmt
-
     def _finished(self) -> bool:
         """Tells the client the format saw its end marker: a broken connection after it loses nothing."""
         return self.format is not None and self.format.complete
@@ -86,7 +80,7 @@ class StreamRun:
         wanted = frozenset(options.event_filter)
         max_events = options.limits.max_events
         log_add = self.log.add
-        fmt = self.format
+        fmt = self.format = make_format(options.stream_format, options)  # auto: decides on its first event
         redactor = options.redactor if options.redactor.active else None  # a run with no secret pays nothing
         live_reasoning = bool(getattr(options, "stream_reasoning", False))
         stop: RunStatus | None = None
@@ -105,8 +99,6 @@ class StreamRun:
                                                  or redactor.found_in(event.id)):  # a server echoing a secret
                         event = _masked(event, redactor)
                         data = event.data
-                    if fmt is None:
-                        fmt = self._make_format(event)
                     if isinstance(event, OversizedEvent):
                         if fmt.needs(event):
                             stop = RunStatus.EVENT_TOO_LARGE
@@ -137,7 +129,7 @@ class StreamRun:
                     if max_events and self.total_events >= max_events:
                         stop = RunStatus.MAX_EVENTS
                         break
-                reasoning = fmt.pop_reasoning() if fmt is not None else ""
+                reasoning = fmt.pop_reasoning()
                 if shown or answer or (reasoning and live_reasoning):
                     yield Chunk("".join(parts), shown, timestamp, "".join(answer),
                                 reasoning if live_reasoning else "")

@@ -15,7 +15,7 @@ from typing import Any
 
 from httpx_sse import ServerSentEvent
 
-from utils.formats.base import FormatResult, JSONFormat, Usage, to_float, to_int
+from utils.formats.base import FormatResult, JSONFormat, Usage, head_name, to_float, to_int
 
 BLOCKING_EVENT = "dify_blocking_response"  # the SSE type a blocking answer is fed with
 MAX_NODES = 200  # node records kept in the result; the rest are counted
@@ -30,6 +30,16 @@ DIFY_EVENTS = frozenset({
     "loop_completed", "parallel_branch_started", "parallel_branch_finished", "text_chunk", "text_replace",
     "agent_log", "workflow_finished", "workflow_paused", "error", "ping", "human_input_required",
     "human_input_form_filled", "human_input_form_timeout",
+})
+
+
+# Events that never carry the answer nor the app's end: an oversized one is skipped and the run goes on
+# (node, iteration, loop, branch and agent records, agent thoughts and logs, TTS audio, file notices).
+NOT_NEEDED = frozenset({
+    "workflow_started", "node_started", "node_finished", "node_retry", "iteration_started", "iteration_next",
+    "iteration_completed", "loop_started", "loop_next", "loop_completed", "parallel_branch_started",
+    "parallel_branch_finished", "agent_log", "agent_thought", "tts_message", "tts_message_end", "message_file",
+    "human_input_required", "human_input_form_filled", "human_input_form_timeout", "ping",
 })
 
 
@@ -78,6 +88,14 @@ class DifyFormat(JSONFormat):
         self.tts_events = 0
         self.files: list[dict[str, Any]] = []
 
+    def needs(self, event: ServerSentEvent) -> bool:
+        """Answer-bearing (``message``, ``agent_message``, ``text_chunk``, the replaces), end
+        (``message_end``, ``workflow_finished``, ``error``), blocking and unknown events are needed;
+        the ``NOT_NEEDED`` records are not (issue 11, fault 6)."""
+        if event.event == BLOCKING_EVENT:
+            return True
+        return head_name(event, "event") not in NOT_NEEDED
+
     # -- the hot path ----------------------------------------------------------------------
     def on_json(self, event: ServerSentEvent, obj: dict[str, Any]) -> tuple[str, str]:
         if event.event == BLOCKING_EVENT:
@@ -125,6 +143,7 @@ class DifyFormat(JSONFormat):
 
     def _message_end(self, obj: dict[str, Any]) -> None:
         self.message_ended = True
+        self.complete = True
         self.message_id = obj.get("message_id") or obj.get("id") or self.message_id
         self.message_usage = _dict(_dict(obj.get("metadata")).get("usage"))
         for item in obj.get("files") or ():
@@ -171,6 +190,7 @@ class DifyFormat(JSONFormat):
         if data.get("created_at") is not None:
             self.created_at = data["created_at"]
         self.finished_at = data.get("finished_at")
+        self.complete = True  # the app's end, whatever its status: a failed workflow also sets the error
         if self.status == "failed":
             self.error = f"the workflow failed: {data.get('error') or 'no reason given'}"
         elif self.status == "stopped":
@@ -180,6 +200,7 @@ class DifyFormat(JSONFormat):
         self.status = "paused"
 
     def _error(self, obj: dict[str, Any]) -> None:
+        self.complete = True  # Dify ends the stream after an error event
         code, status = obj.get("code") or "error", obj.get("status")
         where = f"{code}, HTTP {status}" if status else str(code)
         self.error = f"{obj.get('message') or 'the app reported an error'} ({where})"
