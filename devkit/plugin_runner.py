@@ -179,3 +179,19 @@ def summary_of(frames: list[Frame]) -> dict[str, Any] | None:
 def error_of(frames: list[Frame]) -> dict[str, Any] | None:
     errors = [f.obj["data"]["data"] for f in frames if f.kind == "error"]
     return errors[-1] if errors else None
+
+
+def tool_outputs(frames: list[Frame]) -> dict[str, Any]:
+    """The tool's variables as Dify's tool node builds its outputs (graphon ``ToolNode
+    ._transform_message``): a stream variable is the concatenation of its chunks, a non-stream
+    one is set (the last one wins, replacing what streamed)."""
+    outputs: dict[str, Any] = {}
+    for f in frames:
+        if f.kind == "stream" and f.message.get("type") == "variable":
+            message = f.message["message"]
+            name, value = message["variable_name"], message["variable_value"]
+            if message.get("stream"):
+                outputs[name] = outputs.get(name, "") + value
+            else:
+                outputs[name] = value
+    return outputs

@@ -82,6 +82,8 @@ def _why(end: RunStatus, marker: str, bounds: dict[str, float]) -> str:
             return f"max_events ({bounds.get('max_events', 0):g}) was reached {before}"
         case RunStatus.STOPPED:
             return f"stop_on ended the run {before}"
+        case RunStatus.EVENT_TOO_LARGE:
+            return f"an event passed max_event_kb ({bounds.get('max_event_kb', 0):g} KiB) {before}"
         case RunStatus.NO_CONTENT:
             return f"the server answered a reconnect with 204 No Content {before}"
         case _:

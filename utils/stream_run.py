@@ -150,13 +150,14 @@ class StreamRun:
         format_name = fmt.name if fmt is not None else (
             "raw" if options.stream_format == "auto" else options.stream_format)
         limits = options.limits
-        end = self.stop if self.stop is not None else RunStatus(report.end.value)
+        end = self.stop if self.stop is not None else RunStatus(str(report.end))
         decided = self.outcome = decide(
             end, format_name=format_name, format_complete=fmt is not None and fmt.complete,
             stream_error=outcome.error,
             end_error=self.stop_error if self.stop is not None else report.error,
             bounds={"max_duration": limits.max_duration, "read_timeout": limits.read_timeout,
-                    "max_stream_mb": limits.max_stream_bytes / (1024 * 1024), "max_events": limits.max_events},
+                    "max_stream_mb": limits.max_stream_bytes / (1024 * 1024), "max_events": limits.max_events,
+                    "max_event_kb": limits.max_event_bytes // 1024},
         )
         outcome.complete = decided.complete
         if isinstance(outcome.result, dict) and "success" in outcome.result:
