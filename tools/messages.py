@@ -81,8 +81,9 @@ def stream_messages(tool: Tool, run: StreamRun, mode: str) -> Generator[ToolInvo
         raise
     summary = run.summary.as_dict()
     logger.info("%s", summary["summary"])
+    values = run.summary.as_dict(bound=False)  # each variable is bounded alone, not by the summary's room
     for name in SUMMARY_VARIABLES:
-        value = summary.get(name)
+        value = values.get(name)
         if value is None:
             continue
         if name in streamed and streamed[name] and "".join(streamed[name]) == value:

@@ -42,6 +42,9 @@ class RunStatus(StrEnum):
 CLEAN_ENDS = frozenset({RunStatus.COMPLETED, RunStatus.NO_CONTENT})  # the server's own end
 USER_BOUNDS = frozenset({RunStatus.STOPPED, RunStatus.MAX_EVENTS, RunStatus.TIMEOUT})  # raw: a sample
 
+# Ends whose cause only the transport (or the run's event check) can tell: their own line is kept.
+TRANSPORT_KNOWS_WHY = frozenset({RunStatus.IDLE_TIMEOUT, RunStatus.CONNECTION_LOST, RunStatus.EVENT_TOO_LARGE})
+
 # What each format's end marker is, for the error line (``fmt.name`` -> words a user recognises).
 END_MARKERS = {
     "openai": "finish_reason or response.completed",
@@ -113,5 +116,5 @@ def decide(end: RunStatus, *, format_name: str, format_complete: bool, stream_er
         return Outcome(end, True)
     if end == RunStatus.COMPLETED:
         end = RunStatus.INCOMPLETE
-    error = end_error or _why(end, marker, bounds)
+    error = (end_error if end_error and end in TRANSPORT_KNOWS_WHY else None) or _why(end, marker, bounds)
     return Outcome(end, False, error)

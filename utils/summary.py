@@ -138,7 +138,9 @@ class Summary:
             text += f"; {self.error}"
         return self.clip_error(text + ".")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, bound: bool = True) -> dict[str, Any]:
+        """The summary as JSON-ready data; ``bound``: within ``MAX_SUMMARY_BYTES`` serialized (the JSON
+        message). Variables take the unbounded values, each fitted to ``MAX_VALUE_BYTES`` on its own."""
         outcome = self.outcome
         masked = self.redactor
         data: dict[str, Any] = {
@@ -167,7 +169,7 @@ class Summary:
             "events_dropped": self.log.dropped,
             "error": self.clip_error(self.error) if self.error else None,
         }
-        return bounded(data)
+        return bounded(data) if bound else data
 
 
 def lean(summary: dict[str, Any]) -> dict[str, Any]:
@@ -185,8 +187,9 @@ def bounded(data: dict[str, Any]) -> dict[str, Any]:
     data["events"] = []
     data["events_truncated"] = True
     if len(json.dumps(data)) > MAX_SUMMARY_BYTES:
-        data["answer"] = clip_bytes(data["answer"], 256 * 1024)
+        answer = data["answer"]
+        data["answer"] = clip_bytes(answer, 256 * 1024)
         data["reasoning"] = clip_bytes(data["reasoning"], 64 * 1024)
-        data["answer_truncated"] = True
+        data["answer_truncated"] = data["answer_truncated"] or data["answer"] is not answer
         data["result"] = fit(data["result"], 256 * 1024)
     return data
