@@ -336,6 +336,7 @@ def translate(exc: BaseException, session: HTTPSession, where: str) -> SSEReques
         return exc
     if isinstance(exc, httpx.TooManyRedirects):
         return ConnectFailed(f"Too many redirects from {where}")
-    if isinstance(exc, (httpx.InvalidURL, UnicodeError)):  # a Location header httpx cannot parse (IDNA, ...)
+    if isinstance(exc, (httpx.InvalidURL, UnicodeError)) or (  # a Location header httpx cannot parse
+            isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc)):
         return BlockedAddress(f"Redirect from {where} to an invalid URL refused ({session.describe(exc)})")
     return ConnectFailed(f"Cannot stream from {where}: {session.describe(exc)}")
