@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,15 @@ logger = logging.getLogger(__name__)
 MAX_ANSWER_CHARS = 500_000  # the answer kept for the summary (a bounded JSON line); the stream is not cut
 MAX_REASONING_CHARS = 500_000  # the reasoning kept, and the reasoning waiting for pop_reasoning(), each
 MAX_TOOL_CALLS = 64  # tool / function calls kept in a format's result
+MAX_RESULT_DEPTH = 64  # levels of JSON nesting kept in a result
 MAX_CHOICES = 8  # Chat Completions choices other than choice 0 kept in the result (n > 1)
 MAX_INVALID_SAMPLES = 5  # raw snippets of events that should have been JSON and were not
 MAX_SAMPLE_CHARS = 200
+
+# Events are parsed with NaN / Infinity (which Python's json accepts, and no JSON parser of the
+# daemon does) read as null, so that nothing non-finite ever reaches an output.
+_DECODER = json.JSONDecoder(parse_constant=lambda name: None)
+parse_json = _DECODER.decode
 
 
 @dataclass
@@ -53,7 +60,7 @@ def to_int(value: Any) -> int | None:
         return value
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
 
 
@@ -62,9 +69,30 @@ def to_float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None  # NaN and infinities are no JSON numbers
+
+
+def scalar(value: Any) -> Any:
+    """A value kept in a result as an identifier or a status: JSON scalars only, else None."""
+    return value if isinstance(value, (str, int, float, bool)) or value is None else None
+
+
+def bounded_depth(value: Any, depth: int = 0) -> Any:
+    """``value`` with anything nested deeper than ``MAX_RESULT_DEPTH`` replaced by a marker: a
+    result holds JSON from the stream, and the summary that wraps it must serialize (Python's
+    encoder stops near 1000 levels)."""
+    if isinstance(value, dict):
+        if depth >= MAX_RESULT_DEPTH:
+            return "…[nested too deep]"
+        return {key: bounded_depth(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        if depth >= MAX_RESULT_DEPTH:
+            return "…[nested too deep]"
+        return [bounded_depth(item, depth + 1) for item in value]
+    return value
 
 
 # Event types that are keep-alives whatever their data (older sse-starlette: `event: ping` with a
@@ -222,7 +250,7 @@ class StreamFormat:
         if not data:
             return None
         try:
-            value = json.loads(data)
+            value = parse_json(data)
         except ValueError as exc:
             self._invalid(data, f"not JSON: {exc.msg} (char {exc.pos})")
             return None
@@ -262,7 +290,7 @@ class StreamFormat:
         if self.invalid_events > MAX_INVALID_SAMPLES:
             logger.warning("%s stream: %d events in all were skipped as invalid JSON", self.name,
                            self.invalid_events)
-        result = self.result()
+        result = bounded_depth(self.result())
         return FormatResult(answer=self.answer, answer_truncated=self.answer_truncated, usage=self.usage(),
                             result=result, error=self.error, complete=self.complete, reasoning=self.reasoning,
                             invalid_events=self.invalid_events, invalid_samples=list(self.invalid_samples))

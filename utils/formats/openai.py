@@ -31,6 +31,7 @@ from utils.formats.base import (
     as_dict,
     as_list,
     head_name,
+    scalar,
     text_of,
     to_int,
 )
@@ -77,11 +78,6 @@ def _parts_text(content: list[Any]) -> tuple[str, str]:
     return "".join(answer), "".join(reasoning)
 
 
-def _scalar(value: Any) -> Any:
-    """A value kept in the result as an identifier: JSON scalars only."""
-    return value if isinstance(value, (str, int, float, bool)) or value is None else None
-
-
 class OpenAIFormat(JSONFormat):
     name = "openai"
 
@@ -112,14 +108,14 @@ class OpenAIFormat(JSONFormat):
         kind = obj.get("type")
         if isinstance(kind, str):
             return self._responses(kind, obj)
-        if self.id is None:
-            self.id, self.model = _scalar(obj.get("id")), _scalar(obj.get("model"))
+        if not self.id:  # Azure's first chunk (prompt filter results) has an empty id and model
+            self.id, self.model = scalar(obj.get("id")) or None, scalar(obj.get("model")) or None
         text = ""
         choices = as_list(obj.get("choices"))
         if not all(isinstance(choice, dict) for choice in choices):
             raise TypeError("a choice is not an object")  # counted invalid, nothing of it kept
         for position, choice in enumerate(choices):
-            index = _scalar(choice.get("index", position))
+            index = scalar(choice.get("index", position))
             if index == 0:
                 text += self._choice0(choice)
             else:
@@ -136,7 +132,7 @@ class OpenAIFormat(JSONFormat):
 
     def _choice0(self, choice: dict[str, Any]) -> str:
         delta = as_dict(choice.get("delta"))
-        finish = _scalar(choice.get("finish_reason"))
+        finish = scalar(choice.get("finish_reason"))
         self._finished[0] = finish or self._finished.get(0)
         if finish:
             self.finish_reason = finish
@@ -163,7 +159,7 @@ class OpenAIFormat(JSONFormat):
                 self.choices_dropped += 1
                 return
             record = self._choices[index] = {"index": index, "content": [], "chars": 0, "finish_reason": None}
-        finish = _scalar(choice.get("finish_reason"))
+        finish = scalar(choice.get("finish_reason"))
         self._finished[index] = finish or self._finished.get(index)
         if finish:
             record["finish_reason"] = finish
@@ -181,7 +177,7 @@ class OpenAIFormat(JSONFormat):
             if position is None:
                 continue
             call = self.tool_calls[position]
-            call_id = _scalar(delta.get("id"))
+            call_id = scalar(delta.get("id"))
             if call_id and call["id"] is None:
                 call["id"] = call_id
                 if isinstance(call_id, str):
@@ -199,11 +195,15 @@ class OpenAIFormat(JSONFormat):
 
     def _call_for(self, delta: dict[str, Any]) -> int | None:
         """The position of the call a delta belongs to, a new call if it starts one (None past
-        ``MAX_TOOL_CALLS``). With an ``index``: that index's call. Without one: the call of its id,
-        a new call for a new id, the last call for a delta without id."""
-        index, call_id = delta.get("index"), _scalar(delta.get("id"))
+        ``MAX_TOOL_CALLS``). With an ``index``: that index's call, unless the delta brings an id other
+        than the call's (some gateways number every call 0). Without one (Gemini's OpenAI-compatible
+        API): the call of its id, a new call for a new id, the last call for a delta without id."""
+        index, call_id = delta.get("index"), scalar(delta.get("id"))
         if isinstance(index, int) and not isinstance(index, bool):
             position = self._by_index.get(index)
+            if position is not None and isinstance(call_id, str) and call_id \
+                    and self.tool_calls[position]["id"] not in (None, call_id):
+                position = None  # a gateway that numbers every call 0: a new id is a new call
             if position is None:
                 position = self._new_call()
                 if position is not None:
@@ -241,9 +241,9 @@ class OpenAIFormat(JSONFormat):
             self._reason(text_of(obj.get("delta")))
         elif kind.startswith("response.") and isinstance(obj.get("response"), dict):
             response = obj["response"]
-            self.id = _scalar(response.get("id")) or self.id
-            self.model = _scalar(response.get("model")) or self.model
-            self.status = _scalar(response.get("status")) or self.status
+            self.id = scalar(response.get("id")) or self.id
+            self.model = scalar(response.get("model")) or self.model
+            self.status = scalar(response.get("status")) or self.status
             if isinstance(response.get("usage"), dict) and response["usage"]:
                 self._usage = response["usage"]
             if kind == "response.failed":
@@ -254,7 +254,7 @@ class OpenAIFormat(JSONFormat):
             item = as_dict(obj.get("item"))
             position = self._new_call() if item.get("type") == "function_call" else None
             if position is not None:
-                self.tool_calls[position].update(id=_scalar(item.get("call_id")), name=_scalar(item.get("name")))
+                self.tool_calls[position].update(id=scalar(item.get("call_id")), name=scalar(item.get("name")))
                 self._arguments[position].append(text_of(item.get("arguments")))
         elif kind == "response.refusal.delta" and text_of(obj.get("delta")):
             self.refusal.append(obj["delta"])
