@@ -312,3 +312,27 @@ def test_a_secret_echoed_in_id_event_data_and_error_is_masked_in_every_frame(plu
         assert (error_of(frames) is not None) is fail
         if not fail:
             assert summary_of(frames)["last_event_id"] == "***"
+
+
+def test_with_stream_reasoning_the_reasoning_streams_live_and_never_joins_the_answer(plugin, server):
+    url = serve(server, "/s", *[piece + b"\n\n" for piece in transcript("deepseek.sse").split(b"\n\n") if piece])
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "stream_reasoning": True}))
+    summary = summary_of(frames)
+    live = stream_variables(frames, "reasoning")
+    assert len(live) > 1 and "".join(live) == summary["reasoning"] != ""
+    assert summary["reasoning"] not in summary["answer"] and "".join(texts(frames)) == summary["answer"]
+    assert tool_outputs(frames)["reasoning"] == summary["reasoning"]
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url}))  # off: a variable at the end only
+    assert stream_variables(frames, "reasoning") == [] and tool_outputs(frames)["reasoning"] == summary["reasoning"]
+
+
+def test_a_blocking_answer_over_max_event_kb_fails_the_dify_app_node_in_one_line(plugin, server):
+    body = json.dumps({"event": "message", "task_id": "t", "message_id": "m", "conversation_id": "c",
+                       "answer": "z" * (100 * 1024), "metadata": {"usage": {"total_tokens": 1}}})
+    server.route("/v1/chat-messages", lambda request, writer: writer.body(200, body))
+    frames = plugin.collect(plugin.invoke("dify_app", {
+        "base_url": server.url + "/v1", "api_key": "app-0123456789abcdef", "app_type": "chat", "query": "hi",
+        "response_mode": "blocking", "max_event_kb": 64}))
+    error = error_of(frames)
+    assert error["error_type"] == "IncompleteRun" and error["message"].startswith("Failed (event_too_large):")
+    assert "max_event_kb (64 KiB)" in error["message"] and len(error["message"]) < 1000
