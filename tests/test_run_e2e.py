@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from devkit.observation import llm_stream
 from devkit.plugin_runner import MAX_LINE, agent_observation, error_of, summary_of, texts, tool_outputs
 from devkit.sse_server import Request, Writer
 from tests.format_support import transcript
@@ -230,17 +231,6 @@ def test_reasoning_is_always_a_variable_and_a_summary_field(plugin, server):
 
 
 # -- issue 12: what an agent reads -------------------------------------------------------------
-def llm_stream(chunks: int, answer: str) -> list[str]:
-    size = -(-len(answer) // chunks)
-    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    events = [json.dumps({**base, "choices": [{"index": 0, "delta": {"content": answer[i:i + size]},
-                                               "finish_reason": None}]}) for i in range(0, len(answer), size)]
-    events.append(json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
-    events.append(json.dumps({**base, "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 300,
-                                                               "total_tokens": 320}}))
-    return [f"data: {e}\n\n" for e in events] + ["data: [DONE]\n\n"]
-
-
 def test_in_summary_mode_an_agent_reads_the_answer_plus_at_most_2_kib(plugin, server):
     answer = ("The quick brown fox jumps over the lazy dog. " * 31)[:1390]
     url = serve(server, "/v1/chat/completions", *llm_stream(300, answer))
