@@ -75,3 +75,11 @@ def test_a_reported_error_wins_and_a_clean_end_becomes_status_error():
     assert (outcome.status, outcome.success, outcome.error) == (RunStatus.ERROR, False, "Overloaded")
     outcome = decide(RunStatus.TIMEOUT, format_name="dify", format_complete=False, stream_error="failed")
     assert outcome.status == RunStatus.TIMEOUT and outcome.error == "failed"
+
+
+def test_a_format_that_ended_but_says_no_success_is_no_success():
+    outcome = decide(RunStatus.COMPLETED, format_name="dify", format_complete=True,
+                     format_verdict=(False, "the app ended with status paused"))
+    assert (outcome.status, outcome.success, outcome.error) == (
+        RunStatus.INCOMPLETE, False, "the app ended with status paused")
+    assert decide(RunStatus.COMPLETED, format_name="dify", format_complete=True, format_verdict=(True, None)).success

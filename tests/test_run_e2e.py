@@ -326,3 +326,13 @@ def test_a_blocking_answer_over_max_event_kb_fails_the_dify_app_node_in_one_line
     error = error_of(frames)
     assert error["error_type"] == "IncompleteRun" and error["message"].startswith("Failed (event_too_large):")
     assert "max_event_kb (64 KiB)" in error["message"] and len(error["message"]) < 1000
+
+
+def test_a_workflow_finished_with_a_status_other_than_succeeded_is_no_success(plugin, server):
+    finished = {"event": "workflow_finished", "workflow_run_id": "r", "task_id": "t",
+                "data": {"id": "r", "status": "paused", "outputs": {}, "total_tokens": 1}}
+    url = serve(server, "/s", f"data: {json.dumps(finished)}\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "fail_on_stream_error": False}))
+    summary = summary_of(frames)
+    assert summary["success"] is False and summary["result"]["success"] is False
+    assert summary["error"] == "the app ended with status paused" and summary["status"] == "incomplete"

@@ -94,7 +94,8 @@ def _why(end: RunStatus, marker: str, bounds: dict[str, float]) -> str:
 
 
 def decide(end: RunStatus, *, format_name: str, format_complete: bool, stream_error: str | None = None,
-           end_error: str | None = None, bounds: dict[str, float] | None = None) -> Outcome:
+           end_error: str | None = None, bounds: dict[str, float] | None = None,
+           format_verdict: tuple[bool, str | None] | None = None) -> Outcome:
     """The outcome of a run from how it ended and what its format saw.
 
     ``end``: how reading stopped (the run's own stops: completed on [DONE], stopped, max_events,
@@ -102,6 +103,8 @@ def decide(end: RunStatus, *, format_name: str, format_complete: bool, stream_er
     format saw its end marker. ``stream_error``: a failure the stream reported. ``end_error``: the
     transport's or the run's one line for an unclean end (connection lost, event too large...).
     ``bounds``: the user's limits, named as the parameters are, for the error line.
+    ``format_verdict``: the format's own (success, why) when it has one (Dify's ``result.success``:
+    a workflow that finished with a status other than succeeded is no success either).
     """
     bounds = bounds or {}
     if stream_error:
@@ -112,6 +115,9 @@ def decide(end: RunStatus, *, format_name: str, format_complete: bool, stream_er
     else:
         complete = format_complete
         marker = END_MARKERS.get(format_name, "its end marker")
+    if complete and format_verdict is not None and not format_verdict[0]:
+        return Outcome(RunStatus.INCOMPLETE if end in CLEAN_ENDS else end, False,
+                       format_verdict[1] or "the app did not finish with success")
     if complete:
         return Outcome(end, True)
     if end == RunStatus.COMPLETED:

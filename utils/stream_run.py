@@ -151,6 +151,8 @@ class StreamRun:
             "raw" if options.stream_format == "auto" else options.stream_format)
         limits = options.limits
         end = self.stop if self.stop is not None else RunStatus(str(report.end))
+        result = outcome.result if isinstance(outcome.result, dict) else {}
+        verdict = (result["success"], result.get("error")) if isinstance(result.get("success"), bool) else None
         decided = self.outcome = decide(
             end, format_name=format_name, format_complete=fmt is not None and fmt.complete,
             stream_error=outcome.error,
@@ -158,10 +160,11 @@ class StreamRun:
             bounds={"max_duration": limits.max_duration, "read_timeout": limits.read_timeout,
                     "max_stream_mb": limits.max_stream_bytes / (1024 * 1024), "max_events": limits.max_events,
                     "max_event_kb": limits.max_event_bytes // 1024},
+            format_verdict=verdict,
         )
         outcome.complete = decided.complete
-        if isinstance(outcome.result, dict) and "success" in outcome.result:
-            outcome.result["success"] = decided.success  # top-level success and result.success agree
+        if verdict is not None:
+            result["success"] = decided.success  # top-level success and result.success agree
         error = redactor(decided.error) if decided.error else None
         self.summary = Summary(
             success=decided.success,
