@@ -336,3 +336,10 @@ def test_a_workflow_finished_with_a_status_other_than_succeeded_is_no_success(pl
     summary = summary_of(frames)
     assert summary["success"] is False and summary["result"]["success"] is False
     assert summary["error"] == "the app ended with status paused" and summary["status"] == "incomplete"
+
+
+def test_with_an_event_filter_the_answer_variable_still_holds_every_events_text(plugin, server):
+    url = serve(server, "/s", "event: delta\ndata: a\n\n", "event: other\ndata: b\n\n", "event: delta\ndata: c\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "event_filter": "delta"}))
+    assert "".join(texts(frames)) == "a\nc\n"
+    assert "".join(stream_variables(frames, "answer")) == "a\nb\nc\n" == tool_outputs(frames)["answer"]

@@ -16,7 +16,6 @@ format sees every other event; ``event_filter`` decides what is counted, kept an
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,12 +67,6 @@ class StreamRun:
         """Tells the client the format saw its end marker: a broken connection after it loses nothing."""
         return self.format is not None and self.format.complete
 
-    def _open(self) -> Iterator[list[ServerSentEvent]]:
-        stream = self.client.stream
-        if "finished" in inspect.signature(stream).parameters:  # the transport contract C2
-            return stream(finished=self._finished)
-        return stream()
-
     def chunks(self) -> Iterator[Chunk]:
         options = self.options
         stop_on = frozenset(options.stop_on)
@@ -84,7 +77,7 @@ class StreamRun:
         redactor = options.redactor if options.redactor.active else None  # a run with no secret pays nothing
         live_reasoning = bool(getattr(options, "stream_reasoning", False))
         stop: RunStatus | None = None
-        stream = self._open()
+        stream = self.client.stream(finished=self._finished)
         try:
             for batch in stream:
                 timestamp = now_iso()
@@ -115,7 +108,7 @@ class StreamRun:
                         stop = RunStatus.COMPLETED
                         break
                     event_type, text = fmt.feed(event)  # the aggregate sees every event
-                    if text:
+                    if text and wanted:  # with a filter, the answer delta is more than the shown text
                         answer.append(text)
                     if not wanted or event_type in wanted:
                         self.total_events += 1
@@ -131,7 +124,8 @@ class StreamRun:
                         break
                 reasoning = fmt.pop_reasoning()
                 if shown or answer or (reasoning and live_reasoning):
-                    yield Chunk("".join(parts), shown, timestamp, "".join(answer),
+                    text = "".join(parts)
+                    yield Chunk(text, shown, timestamp, "".join(answer) if wanted else text,
                                 reasoning if live_reasoning else "")
                 if stop is not None:
                     break
