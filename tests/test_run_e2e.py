@@ -14,6 +14,7 @@ from devkit.observation import llm_stream
 from devkit.plugin_runner import MAX_LINE, agent_observation, error_of, summary_of, texts, tool_outputs
 from devkit.sse_server import Request, Writer
 from tests.format_support import transcript
+from utils import sse_decoder
 from utils.formats import is_keepalive, make_format
 from utils.sse_decoder import SSEDecoder
 
@@ -343,3 +344,32 @@ def test_with_an_event_filter_the_answer_variable_still_holds_every_events_text(
     frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "event_filter": "delta"}))
     assert "".join(texts(frames)) == "a\nc\n"
     assert "".join(stream_variables(frames, "answer")) == "a\nb\nc\n" == tool_outputs(frames)["answer"]
+
+
+# -- issue 11.6 through the plugin: a 1.3 MB node_finished no longer kills the answer ----------
+NEEDS_DECODER = pytest.mark.skipif(hasattr(sse_decoder, "EventTooLarge"),
+                                   reason="needs the decoder's OversizedEvent dispatch (contract C1, h-decoder)")
+
+
+@NEEDS_DECODER
+def test_a_dify_app_whose_node_finished_passes_max_event_kb_still_gives_its_answer(plugin, server):
+    events = transcript("dify_workflow.sse").split(b"\n\n")
+    node = {"event": "node_finished", "task_id": "t", "workflow_run_id": "r",
+            "data": {"id": "n", "node_id": "doc", "node_type": "document-extractor", "status": "succeeded",
+                     "outputs": {"text": "x" * 1_300_000}}}
+    body = b"\n\n".join(events[:3] + [b"data: " + json.dumps(node).encode()] + events[3:])
+    server.route("/v1/workflows/run", lambda request, writer: (writer.start(), writer.send(body), writer.end()))
+    frames = plugin.collect(plugin.invoke("dify_app", {
+        "base_url": server.url + "/v1", "api_key": "app-0123456789abcdef", "app_type": "workflow", "query": "hi"}))
+    summary = summary_of(frames)
+    assert error_of(frames) is None and summary["success"] is True and summary["oversized_events"] == 1
+    assert summary["answer"] and summary["usage"]
+
+
+@NEEDS_DECODER
+def test_a_raw_event_over_max_event_kb_fails_the_node_in_one_line(plugin, server):
+    url = serve(server, "/s", "data: small\n\n", "data: " + "x" * (200 * 1024) + "\n\n", "data: after\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "max_event_kb": 64}))
+    assert "".join(texts(frames)) == "small\n"
+    error = error_of(frames)
+    assert error["error_type"] == "IncompleteRun" and "max_event_kb (64 KiB)" in error["message"]
