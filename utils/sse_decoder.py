@@ -28,6 +28,7 @@ from typing import Literal
 from httpx_sse import ServerSentEvent
 
 _BOM = b"\xef\xbb\xbf"
+_SHORT = 16  # line ends in a chunk's first 4 KiB from which its lines are cut with split, not find
 
 
 class EventTooLarge(ValueError):
@@ -65,9 +66,10 @@ class SSEDecoder:
 
     def __init__(self, max_event_bytes: int = 0) -> None:
         self._max = max_event_bytes
-        # the longest unfinished line kept whole: past it, a data line's value holds both more than the
-        # limit and HEAD_CHARS characters (at most 4 bytes each), so its head and fate are known
-        self._cap = max(max_event_bytes, 4 * OversizedEvent.HEAD_CHARS + 4) + 6
+        # the longest unfinished line kept whole: past it, a data line's value (less "data: " and an
+        # unfinished UTF-8 sequence) holds more than the limit and HEAD_CHARS characters (<= 4 bytes
+        # each), so the event's fate and head are known
+        self._cap = max(max_event_bytes, 4 * OversizedEvent.HEAD_CHARS) + 10
         self.last_event_id = ""
         self.retry: int | None = None
         self._id_buffer = ""
@@ -136,7 +138,7 @@ class SSEDecoder:
     def _lines(self, text: str, events: list[ServerSentEvent]) -> None:
         """The lines of ``text`` (complete lines joined by LF), in order."""
         start, limit = 0, self._max
-        short = text.count("\n", 0, 4096) >= 16  # many short lines, else a few long ones (64 KiB events)
+        short = text.count("\n", 0, 4096) >= _SHORT  # many short lines, else a few long ones (64 KiB events)
         if short and not self._data and not self._event_type and text[:6] == "data: ":
             start = self._plain_run(text, events)
         if short:
@@ -148,10 +150,12 @@ class SSEDecoder:
             if not line:  # R5, R14: dispatch
                 self.last_event_id = self._id_buffer
                 if data:
-                    if limit and self._size > limit + 1:
-                        events.append(OversizedEvent(self._event_type, data[0], self.last_event_id, self._size - 1))
+                    value = "\n".join(data)
+                    if limit and self._size > limit + 1:  # C1
+                        value = value[: OversizedEvent.HEAD_CHARS]
+                        events.append(OversizedEvent(self._event_type, value, self.last_event_id, self._size - 1))
                     else:
-                        events.append(ServerSentEvent(self._event_type, "\n".join(data), self.last_event_id, None))
+                        events.append(ServerSentEvent(self._event_type, value, self.last_event_id, None))
                     data.clear()
                     self._size = 0
                 self._event_type = ""
