@@ -14,7 +14,6 @@ from devkit.observation import llm_stream
 from devkit.plugin_runner import MAX_LINE, agent_observation, error_of, summary_of, texts, tool_outputs
 from devkit.sse_server import Request, Writer
 from tests.format_support import transcript
-from utils import sse_decoder
 from utils.formats import is_keepalive, make_format
 from utils.sse_decoder import SSEDecoder
 
@@ -347,11 +346,6 @@ def test_with_an_event_filter_the_answer_variable_still_holds_every_events_text(
 
 
 # -- issue 11.6 through the plugin: a 1.3 MB node_finished no longer kills the answer ----------
-NEEDS_DECODER = pytest.mark.skipif(hasattr(sse_decoder, "EventTooLarge"),
-                                   reason="needs the decoder's OversizedEvent dispatch (contract C1, h-decoder)")
-
-
-@NEEDS_DECODER
 def test_a_dify_app_whose_node_finished_passes_max_event_kb_still_gives_its_answer(plugin, server):
     events = transcript("dify_workflow.sse").split(b"\n\n")
     node = {"event": "node_finished", "task_id": "t", "workflow_run_id": "r",
@@ -366,7 +360,6 @@ def test_a_dify_app_whose_node_finished_passes_max_event_kb_still_gives_its_answ
     assert summary["answer"] and summary["usage"]
 
 
-@NEEDS_DECODER
 def test_a_raw_event_over_max_event_kb_fails_the_node_in_one_line(plugin, server):
     url = serve(server, "/s", "data: small\n\n", "data: " + "x" * (200 * 1024) + "\n\n", "data: after\n\n")
     frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "max_event_kb": 64}))
