@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devkit import tool_yaml
+from devkit.plugin_runner import error_of
 from utils.dify_api import build_dify_request
 from utils.errors import InvalidParameter
 from utils.parameters import (
@@ -318,3 +319,29 @@ def test_any_sse_request_parameters_give_options_or_one_clear_line(params) -> No
                               max_size=8))
 def test_any_dify_app_parameters_give_a_request_or_one_clear_line(params) -> None:
     _only_invalid_parameter(lambda _: build_dify_request({**DIFY, **params}), "")
+
+
+# Through the plugin, as Dify's agent hands these values over
+
+def test_an_agents_python_reprs_reach_the_server_as_json_through_the_plugin(plugin, server) -> None:
+    server.route("/s", None, "data: ok\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {
+        "url": server.url + "/s", "method": "POST", "body": AGENT_BODY, "headers": "{'X-Trace': 7}",
+        "query_params": "{'alt': 'sse'}"}), timeout=30)
+    assert error_of(frames) is None and frames[-1].kind == "end"
+    request = server.requests[-1]
+    assert json.loads(request.body) == {"model": "x", "stream": True, "stop": None,
+                                        "messages": [{"role": "user", "content": "Hi"}], "t": 0.5}
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-trace"] == "7" and request.query["alt"] == "sse"
+
+
+def test_dify_app_inputs_as_a_python_repr_reach_the_app_as_json_through_the_plugin(plugin, server) -> None:
+    server.route("/v1/workflows/run", None, 'data: {"event": "workflow_finished", "workflow_run_id": "r", '
+                                            '"data": {"status": "succeeded", "outputs": {"answer": "ok"}}}\n\n')
+    plugin.collect(plugin.invoke("dify_app", {"base_url": server.url + "/v1", "api_key": "app-key-0123456789",
+                                              "app_type": "workflow", "inputs": "{'topic': 'SSE', 'n': 2}"}),
+                   timeout=30)
+    request = server.requests[-1]
+    assert request.path == "/v1/workflows/run"
+    assert json.loads(request.body)["inputs"] == {"topic": "SSE", "n": 2}
