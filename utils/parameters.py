@@ -129,7 +129,10 @@ def as_text(value: Any, name: str) -> str:
             return json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             raise InvalidParameter(name, "expected text or a JSON value") from None
-    return str(value) if not isinstance(value, str) else value
+    try:
+        return value if isinstance(value, str) else str(value)
+    except ValueError:  # an int past Python's digit limit
+        raise InvalidParameter(name, f"expected text, got {_shown(value)}") from None
 
 
 def as_boolean(value: Any, name: str, default: bool) -> bool:
