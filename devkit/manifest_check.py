@@ -130,7 +130,14 @@ def _pydantic_lines(where: str, exc: Exception, prefix: str = "") -> list[str]:
 
 
 def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
+    """Every rule the SDK and the daemon apply to manifest.yaml (dify_plugin_sdk.md §2), one line each."""
     p: list[str] = []
+    for check in (_manifest_identity, _manifest_plugins, _manifest_meta, _manifest_links, _plugin_files):
+        check(root, m, p)
+    return p
+
+
+def _manifest_identity(root: Path, m: dict[str, Any], p: list[str]) -> None:
     w = "manifest.yaml"
     _version(f"{w}: version", m.get("version"), p)
     if m.get("type") != "plugin":
@@ -155,6 +162,9 @@ def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
     _asset(f"{w}: icon", root, m.get("icon"), p, required=True)
     _asset(f"{w}: icon_dark", root, m.get("icon_dark"), p, required=False)
 
+
+def _manifest_plugins(root: Path, m: dict[str, Any], p: list[str]) -> None:
+    w = "manifest.yaml"
     resource = m.get("resource")
     memory = resource.get("memory") if isinstance(resource, dict) else None
     if not isinstance(memory, int) or isinstance(memory, bool) or memory <= 0:
@@ -174,6 +184,9 @@ def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
         if plugins.get(kind):
             p.append(f"{w}: plugins.{kind} is not allowed in a tool plugin")
 
+
+def _manifest_meta(root: Path, m: dict[str, Any], p: list[str]) -> None:
+    w = "manifest.yaml"
     meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
     if not meta:
         p.append(f"{w}: meta missing")
@@ -204,6 +217,9 @@ def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
         except InvalidVersion:
             p.append(f"{w}: meta.minimum_dify_version {mdv!r} is not a version")
 
+
+def _manifest_links(root: Path, m: dict[str, Any], p: list[str]) -> None:
+    w = "manifest.yaml"
     created = m.get("created_at")
     if isinstance(created, dt.datetime):
         if created.tzinfo is None:
@@ -229,6 +245,8 @@ def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
     if repo is not None and (not isinstance(repo, str) or not re.match(r"^https?://[^\s/]+\.[^\s]+$", repo)):
         p.append(f"{w}: repo {repo!r} must be a URL")
 
+
+def _plugin_files(root: Path, m: dict[str, Any], p: list[str]) -> None:
     if not (root / "_assets").is_dir():
         p.append("_assets/: missing (the SDK scans it at start and dies without it)")
     if not (root / "requirements.txt").is_file() and not (root / "pyproject.toml").is_file():
@@ -237,8 +255,6 @@ def check_manifest(root: Path, m: dict[str, Any]) -> list[str]:
         reqs = (root / "requirements.txt").read_text(encoding="utf-8")
         if not re.search(r"^\s*dify[_-]plugin\b", reqs, re.IGNORECASE | re.MULTILINE):
             p.append("requirements.txt: does not list dify_plugin (the daemon checks `import dify_plugin`)")
-
-    return p
 
 
 # --- provider and tool YAML: the daemon's rules -------------------------------------------------

@@ -14,40 +14,24 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.protocol import (
+    MAX_LINE,
+    PROVIDER,
+    Frame,
+    StderrTail,
+    encode,
+    invoke_data,
+    request_frame,
+    validate_data,
+)
+
+__all__ = ["MAX_LINE", "Frame", "PluginProcess", "error_of", "stop", "summary_of", "texts"]
+
 ROOT = Path(__file__).resolve().parent.parent
-MAX_LINE = 5 * 1024 * 1024  # the daemon kills a plugin for a longer stdout line
-
-
-@dataclass
-class Frame:
-    at: float
-    raw: bytes
-    obj: dict[str, Any]
-
-    @property
-    def event(self) -> str | None:
-        return self.obj.get("event")
-
-    @property
-    def session(self) -> str | None:
-        return self.obj.get("session_id")
-
-    @property
-    def kind(self) -> str | None:
-        """stream / error / end for session frames."""
-        data = self.obj.get("data") or {}
-        return data.get("type") if isinstance(data, dict) else None
-
-    @property
-    def message(self) -> dict[str, Any]:
-        """The tool message of a stream frame: {"type", "message", "meta"}."""
-        return (self.obj.get("data") or {}).get("data") or {}
 
 
 class PluginProcess:
@@ -65,9 +49,13 @@ class PluginProcess:
         self._sessions: dict[str, queue.Queue[Frame]] = {}
         self._heartbeat = threading.Event()
         self._lock = threading.Lock()
-        self.stderr = b""
+        self._stderr = StderrTail(self.proc.stderr)
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    @property
+    def stderr(self) -> bytes:
+        """The last bytes the plugin wrote to stderr."""
+        return self._stderr.data
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -92,11 +80,6 @@ class PluginProcess:
             if target is not None:
                 target.put(frame)
 
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            self.stderr = (self.stderr + raw)[-20000:]
-
     def wait_ready(self, timeout: float = 60) -> None:
         if not self._heartbeat.wait(timeout):
             raise RuntimeError(f"plugin sent no heartbeat in {timeout} s; stderr: {self.stderr[-2000:]!r}")
@@ -106,25 +89,21 @@ class PluginProcess:
             return [f.at for f in self.frames if f.event == "heartbeat"]
 
     def request(self, data: dict[str, Any]) -> str:
-        session_id = str(uuid.uuid4())
+        frame = request_frame(data)
+        session_id = frame["session_id"]
         with self._lock:
             self._sessions[session_id] = queue.Queue()
-        line = {"session_id": session_id, "conversation_id": None, "message_id": None, "app_id": None,
-                "endpoint_id": None, "context": {}, "event": "request", "data": data}
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(line).encode() + b"\n")
+        self.proc.stdin.write(encode(frame))
         self.proc.stdin.flush()
         return session_id
 
     def invoke(self, tool: str, params: dict[str, Any], credentials: dict[str, Any] | None = None,
-               provider: str = "sse_request") -> str:
-        return self.request({"user_id": "test-user", "type": "tool", "action": "invoke_tool", "provider": provider,
-                             "tool": tool, "tool_parameters": params, "credentials": credentials or {},
-                             "credential_type": "api-key"})
+               provider: str = PROVIDER) -> str:
+        return self.request(invoke_data(tool, params, credentials, provider))
 
-    def validate(self, credentials: dict[str, Any], provider: str = "sse_request") -> str:
-        return self.request({"user_id": "test-user", "type": "tool", "action": "validate_tool_credentials",
-                             "provider": provider, "credentials": credentials})
+    def validate(self, credentials: dict[str, Any], provider: str = PROVIDER) -> str:
+        return self.request(validate_data(credentials, provider))
 
     def frames_of(self, session_id: str, timeout: float = 30) -> Iterator[Frame]:
         """The session's frames as they arrive, up to and including its end frame."""

@@ -24,17 +24,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from devkit.plugin_runner import Frame, error_of, stop, summary_of, texts
+from devkit.plugin_runner import error_of, stop, summary_of, texts
+from devkit.protocol import PROVIDER, Frame, StderrTail, invoke_data, request_frame, validate_data
 
 ROOT = Path(__file__).resolve().parent.parent
-PROVIDER = "sse_request"
 
 __all__ = ["ServerlessPlugin", "Frame", "error_of", "free_port", "summary_of", "texts"]
 
@@ -60,23 +59,22 @@ class ServerlessPlugin:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self.stdout_lines: list[bytes] = []  # the process's own output: SDK banner and log frames
-        self.stderr = b""
+        self._stderr = StderrTail(self.proc.stderr)
         # One connection per call at most; 100 lets many calls run at once without queueing here.
         self.client = httpx.Client(base_url=self.url, trust_env=False,
                                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    @property
+    def stderr(self) -> bytes:
+        """The last bytes the plugin wrote to stderr."""
+        return self._stderr.data
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             if raw.strip():
                 self.stdout_lines.append(raw.rstrip(b"\r\n")[:2000])
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            self.stderr = (self.stderr + raw)[-20000:]
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Polls ``GET /health`` until it answers 200."""
@@ -97,8 +95,7 @@ class ServerlessPlugin:
         """POSTs one request frame and yields the reply's frames as they arrive, up to the end frame.
 
         ``timeout`` bounds the wait for each line (httpx's read timeout), not the whole call."""
-        frame = {"session_id": session_id or str(uuid.uuid4()), "conversation_id": None, "message_id": None,
-                 "app_id": None, "endpoint_id": None, "context": {}, "event": "request", "data": data}
+        frame = request_frame(data, session_id)
         with self.client.stream("POST", "/invoke", json=frame, timeout=httpx.Timeout(10, read=timeout)) as response:
             if response.status_code != 200:
                 raise RuntimeError(f"/invoke answered HTTP {response.status_code}: {response.read()[:500]!r}")
@@ -114,17 +111,14 @@ class ServerlessPlugin:
 
     def invoke_stream(self, tool: str, params: dict[str, Any], credentials: dict[str, Any] | None = None,
                       provider: str = PROVIDER, timeout: float = 30) -> Iterator[Frame]:
-        return self.stream({"user_id": "test-user", "type": "tool", "action": "invoke_tool", "provider": provider,
-                            "tool": tool, "tool_parameters": params, "credentials": credentials or {},
-                            "credential_type": "api-key"}, timeout)
+        return self.stream(invoke_data(tool, params, credentials, provider), timeout)
 
     def invoke(self, tool: str, params: dict[str, Any], credentials: dict[str, Any] | None = None,
                provider: str = PROVIDER, timeout: float = 30) -> list[Frame]:
         return list(self.invoke_stream(tool, params, credentials, provider, timeout))
 
     def validate(self, credentials: dict[str, Any], provider: str = PROVIDER, timeout: float = 30) -> list[Frame]:
-        return list(self.stream({"user_id": "test-user", "type": "tool", "action": "validate_tool_credentials",
-                                 "provider": provider, "credentials": credentials}, timeout))
+        return list(self.stream(validate_data(credentials, provider), timeout))
 
     # -- lifetime ------------------------------------------------------------------------------
     def close(self) -> None:

@@ -2,8 +2,10 @@
 
 Parts: ``clients`` (raw httpx / httpx-sse / our client on small and 64 KiB events), ``e2e``
 (the whole plugin, text mode, 100,000 events), ``latency`` (an event every 50 ms), ``concurrency``
-(50 invocations at once), ``memory`` (1 GiB through the plugin). Everything talks to a lean SSE
-server in a separate process on 127.0.0.1. Not part of the test suite.
+(50 invocations at once), ``memory`` (1 GiB through the plugin), ``paced`` (many chats: N paced LLM-like
+streams at once, against a minimal plugin on the same SDK and a minimal gevent program; see
+``devkit/bench/paced.py``). Everything talks to SSE servers in separate processes on 127.0.0.1. Not
+part of the test suite.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import sys
 import time
 from importlib.metadata import version
 
-from devkit.bench import clients, plugin
+from devkit.bench import clients, paced, plugin
 
-PARTS = ("clients", "e2e", "latency", "concurrency", "memory")
+PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "paced")
 
 
 def machine() -> str:
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mode", choices=("summary", "text"), default="summary",
                         help="output_mode for the memory part; default summary")
     parser.add_argument("--memory-gib", type=float, default=1.0, help="GiB streamed in the memory part; default 1")
+    parser.add_argument("--paced-n", default="50,200,400,1000",
+                        help="stream counts of the paced part, comma-separated; default 50,200,400,1000")
+    parser.add_argument("--paced-seconds", type=float, default=10.0, help="length of each paced stream; default 10")
     args = parser.parse_args(argv)
     parts = PARTS if not args.part or "all" in args.part else tuple(p for p in PARTS if p in args.part)
     runs = max(1, args.runs)
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 lines = plugin.end_to_end(base, runs)
             elif part == "latency":
                 lines = plugin.latency(base, runs)
+            elif part == "paced":
+                lines = paced.run([int(n) for n in args.paced_n.split(",")], args.paced_seconds)
             elif part == "concurrency":
                 lines = plugin.concurrency(base, runs, heartbeat=args.heartbeat)
             else:

@@ -12,18 +12,19 @@ import json
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
-from devkit.plugin_runner import MAX_LINE, Frame, PluginProcess
+from devkit.plugin_runner import MAX_LINE, ROOT, Frame, PluginProcess
 
 TIMEOUT = 600
 
 
 class BenchPlugin(PluginProcess):
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, plugin_dir: Path = ROOT) -> None:
         self.heartbeat_times: list[float] = []
         self.longest_line = 0
-        super().__init__(env=env)
+        super().__init__(plugin_dir, env=env)
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
