@@ -14,11 +14,11 @@ from dify_plugin import ToolProvider
 from dify_plugin.errors.tool import ToolProviderCredentialValidationError
 
 from utils.errors import SSERequestError
+from utils.parameters import parse_headers
 from utils.provider_settings import parse_settings
 from utils.request_options import Limits, RequestOptions
 from utils.secrets import Redactor, url_secrets
 from utils.sse_client import SSEClient
-from utils.user_input import parse_headers
 
 MAX_MESSAGE_CHARS = 500
 

@@ -19,9 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devkit import tool_yaml
+from devkit.plugin_runner import error_of
 from utils.dify_api import build_dify_request
 from utils.errors import InvalidParameter
 from utils.parameters import (
+    MAX_LITERAL_CHARS,
     TOOLS,
     ToolParams,
     check_jmespath,
@@ -265,8 +267,11 @@ def _only_invalid_parameter(parse, text: str) -> None:
         assert "\n" not in str(exc)
 
 
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+def _containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8), _containers,
                        max_leaves=12)
 USER_TEXT = st.one_of(
     st.text(max_size=80),
@@ -274,6 +279,8 @@ USER_TEXT = st.one_of(
     JSONISH.map(repr),
     JSONISH.map(lambda v: json.dumps(v)),
 )
+# What else Dify or a caller could hand over: any JSON scalar, and numbers past every limit.
+ODD_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.sampled_from([10**5000, -(10**400)])
 PARSERS = {
     "headers": lambda t: parse_headers(t, "headers"),
     "query": lambda t: parse_query(t, "query_params"),
@@ -306,7 +313,7 @@ def test_a_python_literal_reads_as_its_json(value) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(params=st.dictionaries(st.sampled_from(sorted(TOOLS["sse_request"])),
-                              st.none() | st.booleans() | st.integers() | st.floats() | USER_TEXT | JSONISH,
+                              ODD_VALUES | USER_TEXT | JSONISH,
                               max_size=8))
 def test_any_sse_request_parameters_give_options_or_one_clear_line(params) -> None:
     _only_invalid_parameter(lambda _: build_request_options({"url": URL, **params}), "")
@@ -314,7 +321,49 @@ def test_any_sse_request_parameters_give_options_or_one_clear_line(params) -> No
 
 @settings(max_examples=200, deadline=None)
 @given(params=st.dictionaries(st.sampled_from(sorted(TOOLS["dify_app"])),
-                              st.none() | st.booleans() | st.integers() | st.floats() | USER_TEXT | JSONISH,
+                              ODD_VALUES | USER_TEXT | JSONISH,
                               max_size=8))
 def test_any_dify_app_parameters_give_a_request_or_one_clear_line(params) -> None:
     _only_invalid_parameter(lambda _: build_dify_request({**DIFY, **params}), "")
+
+
+# Through the plugin, as Dify's agent hands these values over
+
+def test_an_agents_python_reprs_reach_the_server_as_json_through_the_plugin(plugin, server) -> None:
+    server.route("/s", None, "data: ok\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {
+        "url": server.url + "/s", "method": "POST", "body": AGENT_BODY, "headers": "{'X-Trace': 7}",
+        "query_params": "{'alt': 'sse'}"}), timeout=30)
+    assert error_of(frames) is None and frames[-1].kind == "end"
+    request = server.requests[-1]
+    assert json.loads(request.body) == {"model": "x", "stream": True, "stop": None,
+                                        "messages": [{"role": "user", "content": "Hi"}], "t": 0.5}
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-trace"] == "7" and request.query["alt"] == "sse"
+
+
+def test_dify_app_inputs_as_a_python_repr_reach_the_app_as_json_through_the_plugin(plugin, server) -> None:
+    server.route("/v1/workflows/run", None, 'data: {"event": "workflow_finished", "workflow_run_id": "r", '
+                                            '"data": {"status": "succeeded", "outputs": {"answer": "ok"}}}\n\n')
+    plugin.collect(plugin.invoke("dify_app", {"base_url": server.url + "/v1", "api_key": "app-key-0123456789",
+                                              "app_type": "workflow", "inputs": "{'topic': 'SSE', 'n': 2}"}),
+                   timeout=30)
+    request = server.requests[-1]
+    assert request.path == "/v1/workflows/run"
+    assert json.loads(request.body)["inputs"] == {"topic": "SSE", "n": 2}
+
+
+def test_a_python_literal_is_read_up_to_its_bound_and_longer_text_must_be_json() -> None:
+    def literal(size: int) -> str:
+        items, n = [], 0
+        while sum(map(len, items)) < size:
+            items.append(f"'k{n}': True, ")
+            n += 1
+        return "{" + "".join(items) + "}"
+
+    assert len(parse_structured(literal(MAX_LITERAL_CHARS - 100), "body")) > 1000
+    with pytest.raises(InvalidParameter) as err:
+        parse_structured(literal(MAX_LITERAL_CHARS + 100), "body")
+    assert "longer text must be JSON" in str(err.value)
+    big_json = json.dumps({f"k{n}": True for n in range(20_000)})
+    assert len(big_json) > MAX_LITERAL_CHARS and len(parse_structured(big_json, "body")) == 20_000

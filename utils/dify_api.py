@@ -18,18 +18,13 @@ from utils.errors import InvalidParameter
 from utils.formats.dify import BLOCKING_EVENT
 from utils.json_client import JSONClient
 from utils.network_policy import NetworkPolicy
-from utils.parameters import ToolParams, check_url, merge_headers
+from utils.parameters import ToolParams, merge_headers
 from utils.request_options import Limits, RequestOptions
 from utils.secrets import Redactor, url_secrets
 from utils.stream_run import StreamRun
 
 PATHS = {"chat": "/chat-messages", "workflow": "/workflows/run", "completion": "/completion-messages"}
 DEFAULT_USER = "dify-plugin-sse-request"
-_FILE_TYPES = {
-    "image": ("jpg", "jpeg", "png", "gif", "webp", "svg"),
-    "audio": ("mp3", "m4a", "wav", "webm", "amr", "mpga"),
-    "video": ("mp4", "mov", "mpeg", "webm"),
-}
 
 
 @dataclass(frozen=True)
@@ -37,44 +32,6 @@ class DifyRequest:
     options: RequestOptions
     response_mode: str
     body: dict[str, Any]
-
-
-def parse_inputs(p: ToolParams) -> dict[str, Any]:
-    """The app's input variables: a JSON object (or its Python literal), {} when empty."""
-    value = p.structured("inputs")
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidParameter("inputs", 'expected a JSON object such as {"topic": "SSE"}')
-    return value
-
-
-def _file_from_url(url: str) -> dict[str, Any]:
-    check_url(url, "files")
-    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
-    kind = next((k for k, exts in _FILE_TYPES.items() if extension in exts), "document")
-    return {"type": kind, "transfer_method": "remote_url", "url": url}
-
-
-def parse_files(p: ToolParams) -> list[dict[str, Any]]:
-    """Dify file objects (a JSON array or one object, or their Python literal), or http(s) URLs one
-    per line or comma-separated (sent as ``remote_url`` files, typed by extension: image, audio,
-    video, else document)."""
-    raw = p.values.get("files")
-    text = raw.strip() if isinstance(raw, str) else raw
-    if not text:
-        return []
-    if isinstance(text, str) and not text.startswith(("[", "{")):
-        return [_file_from_url(u.strip()) for u in text.replace("\n", ",").split(",") if u.strip()]
-    value = p.structured("files")
-    items = [value] if isinstance(value, dict) else value
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise InvalidParameter("files", "expected a JSON array of file objects such as "
-                                        '[{"type": "image", "transfer_method": "remote_url", "url": "https://..."}]')
-    for item in items:
-        if "transfer_method" not in item or "type" not in item:
-            raise InvalidParameter("files", "each file needs 'type' and 'transfer_method' (remote_url or local_file)")
-    return items
 
 
 def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None,
@@ -89,8 +46,8 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
         raise InvalidParameter("api_key", "the key contains white space, a line break or NUL")
     app_type, response_mode = p.choice("app_type"), p.choice("response_mode")
     query = p.text("query")
-    inputs = dict(parse_inputs(p))
-    files = parse_files(p)
+    inputs = p.json_object("inputs", '{"topic": "SSE"}')
+    files = p.dify_files("files")
     user = p.text("user").strip() or default_user or DEFAULT_USER
 
     body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}

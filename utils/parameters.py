@@ -29,9 +29,16 @@ from utils.secrets import is_secret_header
 # The Dify plugin daemon cuts a call at 600 s; a run must end, summary included, before that.
 DAEMON_LIMIT_S = 600
 MAX_DURATION_LIMIT_S = 570
-# A Python literal is parsed into a tree many times its size: longer text is read as JSON only.
-MAX_LITERAL_CHARS = 1024 * 1024
+# A Python literal is parsed into a tree ~200 times its size, ~2 ms per KiB on one core (a call
+# holds the plugin's only thread meanwhile): longer text is read as JSON only.
+MAX_LITERAL_CHARS = 64 * 1024
 MAX_PATH_CHARS = 1024  # a JMESPath picking a field is a line, not a program
+# Dify's file types by extension (a URL with any other extension is a document).
+_FILE_TYPES = {
+    "image": ("jpg", "jpeg", "png", "gif", "webp", "svg"),
+    "audio": ("mp3", "m4a", "wav", "webm", "amr", "mpga"),
+    "video": ("mp4", "mov", "mpeg", "webm"),
+}
 
 # RFC 9110 token characters for a header name.
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -129,7 +136,10 @@ def as_text(value: Any, name: str) -> str:
             return json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             raise InvalidParameter(name, "expected text or a JSON value") from None
-    return str(value) if not isinstance(value, str) else value
+    try:
+        return value if isinstance(value, str) else str(value)
+    except ValueError:  # an int past Python's digit limit
+        raise InvalidParameter(name, f"expected text, got {_shown(value)}") from None
 
 
 def as_boolean(value: Any, name: str, default: bool) -> bool:
@@ -171,10 +181,10 @@ def check_url(raw: str, name: str = "url") -> str:
     return url
 
 
-def _json_error(name: str, exc: ValueError) -> InvalidParameter:
+def _json_problem(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return InvalidParameter(name, f"JSON does not parse at line {exc.lineno} column {exc.colno}: {exc.msg}")
-    return InvalidParameter(name, f"JSON does not parse: {_shown(exc)}")
+        return f"JSON does not parse at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    return f"JSON does not parse: {_shown(exc)}"
 
 
 def _jsonable(value: Any, name: str) -> Any:
@@ -212,7 +222,10 @@ def parse_structured(text: str, name: str) -> Any:
             pass
         else:
             return _jsonable(value, name)
-    raise _json_error(name, json_error)
+    problem = _json_problem(json_error)
+    if len(text) > MAX_LITERAL_CHARS:
+        problem += f" (a Python literal is read up to {MAX_LITERAL_CHARS // 1024} KiB; longer text must be JSON)"
+    raise InvalidParameter(name, problem)
 
 
 def _scalar(name: str, key: str, value: object) -> str:
@@ -347,6 +360,13 @@ def check_jmespath(text: str, name: str) -> str:
     return expression
 
 
+def _file_from_url(url: str, name: str) -> dict[str, Any]:
+    check_url(url, name)
+    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+    kind = next((k for k, exts in _FILE_TYPES.items() if extension in exts), "document")
+    return {"type": kind, "transfer_method": "remote_url", "url": url}
+
+
 def auth_headers(auth_type: str, token: str, header: str) -> list[tuple[str, str]]:
     """The header that carries ``token`` for ``auth_type``: Bearer, Basic (``user:password`` is
     encoded; anything else is taken as already encoded, as Dify's HTTP node does), or an API key
@@ -454,3 +474,31 @@ class ToolParams:
             return value
         text = as_text(value, name).strip()
         return parse_structured(text, name) if text else None
+
+    def json_object(self, name: str, example: str) -> dict[str, Any]:
+        """A JSON object (or its Python literal); {} when empty."""
+        value = self.structured(name)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise InvalidParameter(name, f"expected a JSON object such as {example}")
+        return value
+
+    def dify_files(self, name: str) -> list[dict[str, Any]]:
+        """Dify file objects (a JSON array or one object, or their Python literal), or http(s) URLs
+        one per line or comma-separated, sent as ``remote_url`` files typed by extension (image,
+        audio, video, else document). Source: Dify service API, ``files`` of /chat-messages."""
+        raw = self.values.get(name)
+        text = raw.strip() if isinstance(raw, str) else raw
+        if not text:
+            return []
+        if isinstance(text, str) and not text.startswith(("[", "{")):
+            return [_file_from_url(u.strip(), name) for u in text.replace("\n", ",").split(",") if u.strip()]
+        value = self.structured(name)
+        items = [value] if isinstance(value, dict) else value
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InvalidParameter(name, "expected a JSON array of file objects such as "
+                                         '[{"type": "image", "transfer_method": "remote_url", "url": "https://..."}]')
+        if any("transfer_method" not in item or "type" not in item for item in items):
+            raise InvalidParameter(name, "each file needs 'type' and 'transfer_method' (remote_url or local_file)")
+        return items
