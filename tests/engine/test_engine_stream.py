@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from devkit.dify_engine import EngineRun, NodeRunStreamChunkEvent, plugin_error_text, stream_graph
+from devkit.dify_engine import EngineRun, NodeRunStreamChunkEvent, stream_graph
 from tests.engine.support import (
     OPENAI_KEY,
     PROVIDER_ID,
@@ -101,8 +101,9 @@ def test_a_plugin_error_reads_as_dify_wraps_it(runtime, server):
     run = EngineRun(list(stream_graph(chatflow(tool), runtime, query="Hi")))
     assert run.failed is not None and not run.succeeded
     error = run.node_error("tool")
-    assert error.startswith(plugin_error_text(PROVIDER_ID, "HTTPStatusError", "")[: -len("error type: HTTPStatusError, "
-                                                                                            "error details: ")])
+    # Dify's PluginInvokeError.to_user_friendly_error (api/core/plugin/impl/exc.py), provider_name as stored
+    assert error.startswith(f"An error occurred in the {PROVIDER_ID}, please contact the author of {PROVIDER_ID} "
+                            "for help, error type: HTTPStatusError, error details: ")
     details = error.split("error details: ", 1)[1]
     assert details.startswith("HTTP 401") and "Incorrect API key provided." in details  # our one line survives
     assert "\n" not in error and "sk-wrong-key-0000000" not in error and OPENAI_KEY not in error
