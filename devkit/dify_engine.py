@@ -122,16 +122,20 @@ class PluginToolRuntime:
         declared = _declared_parameters(node_data.tool_name)
         settings: dict[str, Any] = {}
         for name, setting in dict(node_data.tool_configurations).items():
-            if isinstance(setting, Mapping) and "type" in setting:  # tool_node_version 2: {type, value}
+            # tool_node_version 2 stores {type, value}: Dify's ToolManager reads a variable from the
+            # pool and renders constant and mixed values as templates (text), then casts by type
+            if isinstance(setting, Mapping) and "type" in setting and variable_pool is not None:
                 value = setting.get("value")
-                if setting["type"] == "mixed" and variable_pool is not None and isinstance(value, str):
-                    value = variable_pool.convert_template(value).text
-                elif setting["type"] == "variable" and variable_pool is not None:
+                if value is None:
+                    continue
+                if setting["type"] == "variable":
                     segment = variable_pool.get(value)
                     value = segment.value if segment is not None else None
+                else:
+                    value = variable_pool.convert_template(str(value)).text
                 settings[name] = value
             else:
-                settings[name] = setting
+                settings[name] = setting.get("value") if isinstance(setting, Mapping) else setting
         return ToolRuntimeHandle(raw=_Binding(
             tool_name=node_data.tool_name,
             parameter_types={name: p.get("type", "string") for name, p in declared.items()},
@@ -230,6 +234,7 @@ class DSLApp:
     name: str
     mode: str
     graph: dict[str, Any]
+    environment: dict[str, Any] = field(default_factory=dict)  # environment variable name → value
 
     @property
     def start_id(self) -> str:
@@ -249,7 +254,8 @@ def load_dsl(path: Path) -> DSLApp:
     nodes = [{"id": n["id"], "data": n["data"]} for n in graph["nodes"] if n.get("type") != "custom-note"]
     edges = [{"id": e.get("id"), "source": e["source"], "target": e["target"],
               "sourceHandle": e.get("sourceHandle", "source")} for e in graph["edges"]]
-    return DSLApp(document["app"]["name"], document["app"]["mode"], {"nodes": nodes, "edges": edges})
+    environment = {v["name"]: v.get("value") for v in document["workflow"].get("environment_variables") or []}
+    return DSLApp(document["app"]["name"], document["app"]["mode"], {"nodes": nodes, "edges": edges}, environment)
 
 
 @dataclass
@@ -303,10 +309,11 @@ class EngineRun:
 
 
 def stream_graph(graph_config: Mapping[str, Any], runtime: PluginToolRuntime, *, inputs: Mapping[str, Any] | None = None,
-                 query: str | None = None, root: str | None = None) -> Iterator[tuple[float, GraphEngineEvent]]:
+                 query: str | None = None, environment: Mapping[str, Any] | None = None, root: str | None = None
+                 ) -> Iterator[tuple[float, GraphEngineEvent]]:
     """Runs the graph and yields ``(monotonic time, event)`` as the engine yields them, so a caller
     can act on an event while the run goes on. ``inputs`` go to the Start node's variables,
-    ``query`` to ``sys.query`` (chatflow)."""
+    ``query`` to ``sys.query`` (chatflow), ``environment`` to ``env.*``."""
     root = root or next(n["id"] for n in graph_config["nodes"] if n["data"]["type"] == "start")
     pool = VariablePool()
     pool.add(["sys", "user_id"], "engine-test-user")
@@ -317,6 +324,8 @@ def stream_graph(graph_config: Mapping[str, Any], runtime: PluginToolRuntime, *,
         pool.add(["sys", "conversation_id"], "engine-test-conversation")
     for name, value in (inputs or {}).items():
         pool.add([root, name], value)
+    for name, value in (environment or {}).items():
+        pool.add(["env", name], value)
     state = GraphRuntimeState(variable_pool=pool, start_at=time.perf_counter())
     init_params = GraphInitParams(workflow_id="engine-test-workflow", graph_config=graph_config, run_context={},
                                   call_depth=0)
