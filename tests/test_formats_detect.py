@@ -50,8 +50,13 @@ def test_a_blocking_workflow_answer_is_recognised_as_dify() -> None:
 def test_every_format_is_registered_and_an_explicit_choice_is_not_second_guessed() -> None:
     assert set(FORMATS) == {"raw", "dify", "openai", "anthropic", "gemini"}
     first = ServerSentEvent(data='{"choices": []}')
-    assert make_format("anthropic", first).name == "anthropic"
-    assert make_format("auto", first).name == "openai"
+    chosen = make_format("anthropic")
+    chosen.feed(first)
+    assert chosen.name == "anthropic"
+    auto = make_format("auto")
+    assert auto.name == "raw"  # nothing seen yet
+    auto.feed(first)
+    assert auto.name == "openai"
 
 
 def test_raw_format_streams_each_data_as_a_line() -> None:

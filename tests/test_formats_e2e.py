@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devkit.plugin_runner import error_of, summary_of, texts
+from devkit.plugin_runner import error_of, summary_of, texts, tool_outputs
 from devkit.sse_server import Request, Writer
 from tests.format_support import aggregate, transcript
 
@@ -21,8 +21,7 @@ def serve(server, name: str, pieces: int = 5) -> str:
 
 
 def variables(frames) -> dict:
-    return {f.message["message"]["variable_name"]: f.message["message"]["variable_value"]
-            for f in frames if f.kind == "stream" and f.message.get("type") == "variable"}
+    return tool_outputs(frames)  # as Dify's tool node merges stream and final variables
 
 
 @pytest.mark.parametrize(("name", "fmt"), [

@@ -1,9 +1,11 @@
 """Gemini ``streamGenerateContent?alt=sse``: each event is a whole ``GenerateContentResponse``.
 
 Text is the join of ``candidates[0].content.parts[*].text`` (parts without text, such as a
-``thoughtSignature`` or a ``functionCall``, and thought parts are not answer text);
-``finishReason``; the last ``usageMetadata`` wins; an ``{"error": {...}}`` payload or a blocked
-prompt (``promptFeedback.blockReason``) is a failure the stream reported.
+``thoughtSignature`` or a ``functionCall``, are not answer text); parts with ``thought: true`` are
+reasoning (thought summaries, with ``thinkingConfig.includeThoughts``); ``finishReason`` ends the
+stream; the last ``usageMetadata`` wins; an ``{"error": {...}}`` payload or a blocked prompt
+(``promptFeedback.blockReason``) is a failure the stream reported. Source: ai.google.dev/api/generate-content
+and ai.google.dev/gemini-api/docs/thinking.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from typing import Any
 
 from httpx_sse import ServerSentEvent
 
-from utils.formats.base import JSONFormat, Usage, to_int
-
-MAX_TOOL_CALLS = 64
+from utils.formats.base import MAX_TOOL_CALLS, JSONFormat, Usage, as_dict, as_list, to_int
 
 
 class GeminiFormat(JSONFormat):
@@ -22,23 +22,29 @@ class GeminiFormat(JSONFormat):
 
     def __init__(self) -> None:
         super().__init__()
-        self.finish_reason: str | None = None
-        self.model_version: str | None = None
-        self.response_id: str | None = None
-        self.function_calls: list[dict[str, Any]] = []
+        self.finish_reason: Any = None
+        self.model_version: Any = None
+        self.response_id: Any = None
+        self.function_calls: list[Any] = []
         self._usage: dict[str, Any] = {}
 
     def on_json(self, event: ServerSentEvent, obj: dict[str, Any]) -> tuple[str, str]:
         text = ""
         candidates = obj.get("candidates")
         if candidates:
+            if not isinstance(candidates, list) or not isinstance(candidates[0], dict):
+                raise TypeError("candidates is not a list of objects")  # counted invalid
             candidate = candidates[0]
-            parts = (candidate.get("content") or {}).get("parts") or ()
             pieces = []
-            for part in parts:
+            for part in as_list(as_dict(candidate.get("content")).get("parts")):
+                if not isinstance(part, dict):
+                    continue
                 piece = part.get("text")
-                if piece and not part.get("thought"):
-                    pieces.append(piece)
+                if isinstance(piece, str) and piece:
+                    if part.get("thought") is True:
+                        self._reason(piece)
+                    else:
+                        pieces.append(piece)
                 elif "functionCall" in part and len(self.function_calls) < MAX_TOOL_CALLS:
                     self.function_calls.append(part["functionCall"])
             if pieces:
@@ -46,7 +52,8 @@ class GeminiFormat(JSONFormat):
                 self._keep(text)
             if candidate.get("finishReason"):
                 self.finish_reason = candidate["finishReason"]
-        if obj.get("usageMetadata"):
+                self.complete = True
+        if isinstance(obj.get("usageMetadata"), dict):
             self._usage = obj["usageMetadata"]
         if self.response_id is None:
             self.response_id, self.model_version = obj.get("responseId"), obj.get("modelVersion")
@@ -57,10 +64,12 @@ class GeminiFormat(JSONFormat):
                              f"({error.get('status') or error.get('code') or 'error'})"
             else:
                 self.error = str(error)
-            return "error", ""
-        feedback = obj.get("promptFeedback") or {}
+            self.complete = True  # an error payload is the stream's last
+            return "error", text
+        feedback = as_dict(obj.get("promptFeedback"))
         if feedback.get("blockReason"):
             self.error = f"the prompt was blocked ({feedback['blockReason']})"
+            self.complete = True
         return event.event, text
 
     def usage(self) -> Usage:
