@@ -108,3 +108,14 @@ def test_a_plugin_error_reads_as_dify_wraps_it(runtime, server):
     assert details.startswith("HTTP 401") and "Incorrect API key provided." in details  # our one line survives
     assert "\n" not in error and "sk-wrong-key-0000000" not in error and OPENAI_KEY not in error
     assert run.failed.error == error
+
+
+def test_a_second_variable_in_one_answer_node_waits_for_the_first_to_end(runtime, server):
+    """An Answer template streams in order: ``{{#tool.text#}}|{{#tool.answer#}}`` shows the text
+    live, and the answer only once the text stream has ended (when the tool node finishes)."""
+    route = ChatCompletions(WORDS, gate=threading.Event())
+    live, run = gated_run(chatflow(chat_tool(server, route), "{{#tool.text#}}|{{#tool.answer#}}"), runtime, route,
+                          ["tool", "text"], query="Hi")
+    assert live  # the first variable streams live
+    assert run.chunks(["tool", "answer"])[0][0] > route.sent_at[-1]  # the second waits for the end
+    assert run.streamed == f"{TEXT}|{TEXT}"
