@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from graphon.graph_events.node import NodeRunStreamChunkEvent
+
+from devkit.dify_engine import EngineRun, stream_graph
 from devkit.sse_server import Request, Writer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +128,21 @@ def chat_parameters(url: str, query: str = "Hi") -> dict[str, Any]:
     return {"url": url, "method": "POST", "headers": f"Authorization: Bearer {OPENAI_KEY}",
             "body": json.dumps({"model": "gpt-4o-mini", "stream": True,
                                 "messages": [{"role": "user", "content": query}]})}
+
+
+def gated_run(graph: dict[str, Any], runtime, route: ChatCompletions, selector: Sequence[str],
+              **kwargs: Any) -> tuple[bool, EngineRun]:
+    """Runs the graph (``stream_graph`` keywords) against a gated ``route``; at the first non-empty
+    chunk on ``selector`` notes whether the server had sent only its first delta (the chunk is
+    live), then opens the gate. A chunk that is not live cannot pass: the gate gives up after
+    ``GATE_SECONDS`` and the chunk then comes after the second delta."""
+    events = []
+    live = None
+    for at, event in stream_graph(graph, runtime, **kwargs):
+        events.append((at, event))
+        if live is None and isinstance(event, NodeRunStreamChunkEvent) and event.chunk \
+                and list(event.selector) == list(selector):
+            live = not route.gate.is_set() and len(route.sent_at) == 1
+            route.gate.set()
+    route.gate.set()
+    return bool(live), EngineRun(events)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from graphon.graph_events.node import NodeRunStreamChunkEvent, NodeRunSucceededEvent
 
-from devkit.dify_engine import NodeRunStreamChunkEvent, NodeRunSucceededEvent, run_graph
+from devkit.dify_engine import run_graph
 from tests.engine.support import chatflow, edge, start, tool_node
 from tests.test_dify_app import KEY, fake_dify
 

@@ -1,45 +1,28 @@
 """What a Dify user sees stream: the plugin's output through Dify's workflow engine (graphon's
 GraphEngine) into an Answer node (chatflow) and an End node (workflow).
 
-Liveness is checked with a gated server: it holds its second delta until the test has seen the
-first chunk leave the engine, so a chunk that is not live cannot pass (the gate gives up after
-``GATE_SECONDS`` and the test fails instead of hanging)."""
+Liveness is checked with a gated server (``support.gated_run``): it holds its second delta until
+the test has seen the first chunk leave the engine, so a chunk that is not live cannot pass."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
-from devkit.dify_engine import EngineRun, NodeRunStreamChunkEvent, stream_graph
+from devkit.dify_engine import EngineRun, stream_graph
 from tests.engine.support import (
     OPENAI_KEY,
     PROVIDER_ID,
     ChatCompletions,
     chat_parameters,
     chatflow,
+    gated_run,
     tool_node,
     workflow,
 )
 
 WORDS = ["Hello from", " the SSE", " stream."]
 TEXT = "".join(WORDS)
-
-
-def gated_run(graph: dict[str, Any], runtime, route: ChatCompletions, selector: Sequence[str],
-              **kwargs: Any) -> tuple[bool, EngineRun]:
-    """Runs the graph; at the first non-empty chunk on ``selector`` notes whether the server had
-    sent only its first delta (the chunk is live), then opens the gate."""
-    events = []
-    live = None
-    for at, event in stream_graph(graph, runtime, **kwargs):
-        events.append((at, event))
-        if live is None and isinstance(event, NodeRunStreamChunkEvent) and event.chunk \
-                and list(event.selector) == list(selector):
-            live = not route.gate.is_set() and len(route.sent_at) == 1
-            route.gate.set()
-    route.gate.set()
-    return bool(live), EngineRun(events)
 
 
 def chat_tool(server, route: ChatCompletions, **settings: Any) -> dict[str, Any]:

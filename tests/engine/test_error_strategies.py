@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from devkit.dify_engine import EngineRun, run_graph
-from tests.engine.support import ChatCompletions, chat_parameters, chatflow, edge, tool_node
-from tests.engine.test_engine_stream import gated_run
+from tests.engine.support import ChatCompletions, chat_parameters, chatflow, edge, gated_run, tool_node
 
 WORDS = ["Hello from", " the SSE stream."]
 TEXT = "".join(WORDS)

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devkit.dify_engine import load_dsl, run_graph
-from tests.engine.support import EXAMPLES, OPENAI_KEY, PROVIDER_ID, ROOT, ChatCompletions
-from tests.engine.test_engine_stream import gated_run
+from tests.engine.support import EXAMPLES, OPENAI_KEY, PROVIDER_ID, ROOT, ChatCompletions, gated_run
 from tests.test_dify_app import KEY, fake_dify
 
 CHATFLOW = EXAMPLES / "openai-compatible-chatflow.yml"
@@ -77,6 +78,16 @@ def test_chatflow_example_streams_the_answer_live(runtime, server):
     assert run.streamed == "".join(words) == run.outputs("answer")["answer"]
     body = route.bodies[0]  # the user's message reached the model intact
     assert body["messages"] == [{"role": "user", "content": query}] and body["model"] == "gpt-4o-mini"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.text(min_size=1, max_size=200))
+def test_chatflow_example_sends_any_message_intact(runtime, server, query):
+    """Whatever the user types (quotes, backslashes, line breaks, braces, any script), the
+    Template node's tojson and the tool's JSON body carry it to the model unchanged."""
+    route = ChatCompletions(["ok"])
+    _, run = chatflow_run(runtime, server, route, query)
+    assert run.succeeded and route.bodies[0]["messages"] == [{"role": "user", "content": query}]
 
 
 def test_chatflow_example_ends_with_its_default_text_when_the_service_fails(runtime, server):
