@@ -21,6 +21,7 @@ exported Dify DSL file (``app:``, ``kind: app``, ``workflow.graph``) into grapho
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,9 +59,12 @@ from graphon.template_rendering import Jinja2TemplateRenderer
 
 from devkit.plugin_runner import ROOT, PluginProcess
 
-GRAPHON_VERSION = "0.1.2"
-PLUGIN_ID = "ssekit/sse_request"  # author/name from manifest.yaml: Dify's plugin_id
+GRAPHON_VERSION = "0.1.2"  # the Makefile installs this one; constructors differ in other minors
 PROVIDER = "sse_request"  # identity.name in provider/sse_request.yaml
+
+if importlib.metadata.version("graphon") != GRAPHON_VERSION:
+    raise ImportError(f"graphon {importlib.metadata.version('graphon')} is installed; devkit.dify_engine is written "
+                      f"for graphon {GRAPHON_VERSION} (make clean && make test rebuilds .venv)")
 
 
 def plugin_error_text(provider_name: str, error_type: str, message: str) -> str:
