@@ -16,6 +16,7 @@ from tests.engine.support import (
     ChatCompletions,
     chat_parameters,
     chatflow,
+    edge,
     gated_run,
     tool_node,
     workflow,
@@ -102,3 +103,18 @@ def test_a_second_variable_in_one_answer_node_waits_for_the_first_to_end(runtime
     assert live  # the first variable streams live
     assert run.chunks(["tool", "answer"])[0][0] > route.sent_at[-1]  # the second waits for the end
     assert run.streamed == f"{TEXT}|{TEXT}"
+
+
+def test_an_if_else_between_the_tool_and_the_answer_holds_the_text_back(runtime, server):
+    """Start → tool → If-Else → Answer: the Answer waits for the branch decision, which comes when
+    the tool ends, so the text arrives in one piece after the server's last write."""
+    route = ChatCompletions(WORDS)
+    check = {"id": "check", "data": {"type": "if-else", "title": "Succeeded?", "cases": [{
+        "case_id": "true", "logical_operator": "and", "conditions": [{
+            "id": "c1", "varType": "boolean", "variable_selector": ["tool", "success"],
+            "comparison_operator": "is", "value": "true"}]}]}}
+    graph = chatflow(chat_tool(server, route), extra_nodes=[check])
+    graph["edges"] = [edge("start", "tool"), edge("tool", "check"), edge("check", "answer", "true")]
+    run = EngineRun(list(stream_graph(graph, runtime, query="Hi")))
+    assert run.succeeded and run.streamed == TEXT
+    assert run.chunks(["tool", "text"])[0][0] > route.sent_at[-1]
