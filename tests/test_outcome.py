@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from utils.outcome import CLEAN_ENDS, END_MARKERS, USER_BOUNDS, RunStatus, decide
 
 ENDS = st.sampled_from(list(RunStatus))
-FORMATS = st.sampled_from(["raw", "openai", "anthropic", "gemini", "dify", "json_path"])
+FORMATS = st.sampled_from(["raw", "openai", "anthropic", "gemini", "dify", "dashscope", "text_path"])
+NO_END_MARKER = ("raw", "text_path")  # their has_end_marker is False
 ERRORS = st.one_of(st.none(), st.text(min_size=1, max_size=40))
 BOUNDS = {"max_duration": 3, "read_timeout": 2, "max_stream_mb": 1, "max_events": 5, "max_event_kb": 64}
 
 
 @given(ENDS, FORMATS, st.booleans(), ERRORS, ERRORS)
 def test_success_is_exactly_a_complete_run_without_a_reported_error(end, fmt, marker_seen, stream_error, end_error):
-    outcome = decide(end, format_name=fmt, format_complete=marker_seen, stream_error=stream_error,
-                     end_error=end_error, bounds=BOUNDS)
-    if fmt == "raw":
-        complete = end in CLEAN_ENDS or end in USER_BOUNDS
+    outcome = decide(end, format_name=fmt, format_complete=marker_seen, has_end_marker=fmt not in NO_END_MARKER,
+                     stream_error=stream_error, end_error=end_error, bounds=BOUNDS)
+    if fmt in NO_END_MARKER:  # complete on [DONE] (marker_seen), a clean end or the user's own bounds
+        complete = marker_seen or end in CLEAN_ENDS or end in USER_BOUNDS
     else:
         complete = marker_seen
     assert outcome.success is (complete and not stream_error)
@@ -49,9 +51,10 @@ def test_a_clean_end_before_the_end_marker_is_called_incomplete():
                             "response.completed)"
 
 
-def test_raw_is_complete_on_a_clean_end_and_on_the_users_own_bounds_only():
+@pytest.mark.parametrize("fmt", NO_END_MARKER)
+def test_raw_is_complete_on_a_clean_end_and_on_the_users_own_bounds_only(fmt):
     for end in RunStatus:
-        outcome = decide(end, format_name="raw", format_complete=False, bounds=BOUNDS)
+        outcome = decide(end, format_name=fmt, format_complete=False, has_end_marker=False, bounds=BOUNDS)
         expected = end in {RunStatus.COMPLETED, RunStatus.NO_CONTENT, RunStatus.STOPPED, RunStatus.MAX_EVENTS,
                            RunStatus.TIMEOUT}
         assert outcome.success is expected, end
@@ -61,7 +64,7 @@ def test_the_limits_are_named_with_their_values():
     assert decide(RunStatus.TIMEOUT, format_name="dify", format_complete=False, bounds=BOUNDS).error == (
         "max_duration (3 s) ended the run before the stream's end marker (message_end or workflow_finished)")
     assert "max_stream_mb (1 MiB)" in decide(RunStatus.MAX_STREAM_BYTES, format_name="raw", format_complete=False,
-                                             bounds=BOUNDS).error
+                                             has_end_marker=False, bounds=BOUNDS).error
 
 
 def test_the_transports_own_line_is_kept_where_only_it_knows_why():

@@ -51,6 +51,7 @@ END_MARKERS = {
     "anthropic": "message_stop",
     "gemini": "finishReason",
     "dify": "message_end or workflow_finished",
+    "dashscope": "finish_reason",
 }
 
 
@@ -93,14 +94,16 @@ def _why(end: RunStatus, marker: str, bounds: dict[str, float]) -> str:
             return f"the connection was lost {before}"
 
 
-def decide(end: RunStatus, *, format_name: str, format_complete: bool, stream_error: str | None = None,
+def decide(end: RunStatus, *, format_name: str, format_complete: bool, has_end_marker: bool = True,
+           stream_error: str | None = None,
            end_error: str | None = None, bounds: dict[str, float] | None = None,
            format_verdict: tuple[bool, str | None] | None = None) -> Outcome:
     """The outcome of a run from how it ended and what its format saw.
 
     ``end``: how reading stopped (the run's own stops: completed on [DONE], stopped, max_events,
     event_too_large; else the transport's ``EndState``, same words). ``format_complete``: the
-    format saw its end marker. ``stream_error``: a failure the stream reported. ``end_error``: the
+    format saw its end marker; ``has_end_marker``: the format has one at all (raw and text_path
+    have none). ``stream_error``: a failure the stream reported. ``end_error``: the
     transport's or the run's one line for an unclean end (connection lost, event too large...).
     ``bounds``: the user's limits, named as the parameters are, for the error line.
     ``format_verdict``: the format's own (success, why) when it has one (Dify's ``result.success``:
@@ -109,8 +112,8 @@ def decide(end: RunStatus, *, format_name: str, format_complete: bool, stream_er
     bounds = bounds or {}
     if stream_error:
         return Outcome(RunStatus.ERROR if end in CLEAN_ENDS else end, format_complete, stream_error)
-    if format_name == "raw":
-        complete = end in CLEAN_ENDS or end in USER_BOUNDS
+    if not has_end_marker:  # raw, a user's text_path
+        complete = format_complete or end in CLEAN_ENDS or end in USER_BOUNDS
         marker = ""
     else:
         complete = format_complete

@@ -149,6 +149,7 @@ class StreamRun:
         verdict = (result["success"], result.get("error")) if isinstance(result.get("success"), bool) else None
         decided = self.outcome = decide(
             end, format_name=format_name, format_complete=fmt is not None and fmt.complete,
+            has_end_marker=fmt is None or fmt.has_end_marker,
             stream_error=outcome.error,
             end_error=self.stop_error if self.stop is not None else report.error,
             bounds={"max_duration": limits.max_duration, "read_timeout": limits.read_timeout,

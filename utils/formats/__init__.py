@@ -48,6 +48,10 @@ class AutoFormat:
     def complete(self) -> bool:
         return self._fmt.complete
 
+    @property
+    def has_end_marker(self) -> bool:
+        return self._fmt.has_end_marker
+
     def feed(self, event: ServerSentEvent) -> tuple[str, str]:
         if not self._decided:
             if is_keepalive(event):

@@ -216,10 +216,14 @@ class StreamFormat:
     it is complete, and ``error`` says what went wrong.
     ``pop_reasoning()`` returns the reasoning text received since its last call (for live
     reasoning); the whole reasoning ends in ``FormatResult.reasoning``, never in the answer.
+    ``has_end_marker``: whether the dialect has an end marker at all. Without one (raw, a user's
+    ``text_path``) a run is complete when the server ends the stream cleanly or the user's own
+    bounds end it (``utils/outcome.py``).
     """
 
     name = "raw"
     complete = False
+    has_end_marker = True
 
     def __init__(self) -> None:
         self._parts: list[str] = []
@@ -359,6 +363,7 @@ class RawFormat(StreamFormat):
     """Any event stream: the text of an event is its data, one line per event."""
 
     name = "raw"
+    has_end_marker = False
 
     def feed(self, event: ServerSentEvent) -> tuple[str, str]:
         text = event.data + "\n"
