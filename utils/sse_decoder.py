@@ -66,10 +66,9 @@ class SSEDecoder:
 
     def __init__(self, max_event_bytes: int = 0) -> None:
         self._max = max_event_bytes
-        # the longest unfinished line kept whole: past it, a data line's value (less "data: " and an
-        # unfinished UTF-8 sequence) holds more than the limit and HEAD_CHARS characters (<= 4 bytes
-        # each), so the event's fate and head are known
-        self._cap = max(max_event_bytes, 4 * OversizedEvent.HEAD_CHARS) + 10
+        # the longest unfinished line kept whole: past it, a data line's value holds more than the
+        # limit and HEAD_CHARS whole characters (<= 4 bytes each), so the event's fate and head are known
+        self._cap = max(max_event_bytes, 4 * OversizedEvent.HEAD_CHARS) + 6
         self.last_event_id = ""
         self.retry: int | None = None
         self._id_buffer = ""
