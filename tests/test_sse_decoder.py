@@ -38,11 +38,13 @@ def variants(data: bytes):
     """(stream, cut points) pairs that take ``data`` through every path: whole, at every split
     point, byte by byte, among plain runs (split paths), after a long line (long-line cut), and
     repeated within one chunk."""
-    for stream in (data, PLAIN + data + PLAIN, data * 3 + PLAIN):
+    for stream in (data, PLAIN + data + PLAIN):
         yield stream, ()
         for i in range(1, len(stream)):
             yield stream, (i,)
         yield stream, range(1, len(stream))
+    yield data * 3 + PLAIN, ()
+    yield data * 3 + PLAIN, range(1, len(data) * 3 + len(PLAIN))
     stream = LONG + data + LONG
     yield stream, ()
     for i in range(len(LONG) - 2, len(LONG) + len(data) + 2):
@@ -312,17 +314,32 @@ def test_new_stream_forgets_an_id_never_dispatched():
 @pytest.mark.parametrize("value", [b"x" * 40, "é".encode() * 20, b"a\ndata: " + b"b" * 38, b"\xff" * 40],
                          ids=["ascii", "two-byte", "two lines", "invalid bytes"])
 def test_event_of_exactly_the_limit_is_accepted_and_one_byte_more_is_oversized(value):
-    data = b"event: e\nid: 1\ndata: " + value + b"\n\ndata: after\n\n"
-    size = len(reference_decoder.decode(data).events[0][1].encode())  # an invalid byte is U+FFFD, 3 bytes
-    for limit in (size, size + 1, size + 1000):
-        events = [event[:3] for event in feed(data, (), limit)[0]]
-        assert every_path(data, limit) == events
-        assert feed(data, (), limit)[0][0][3] is None
+    one = b"event: e\nid: 1\ndata: " + value + b"\n\ndata: after\n\n"
+    run = (b"data: " + value + b"\n\n") * 3  # a run of plain events (if one line)
+    whole = reference_decoder.decode(one).events[0][1]
+    size = len(whole.encode())  # an invalid byte is U+FFFD: 3 bytes
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(OversizedEvent, "HEAD_CHARS", 5)
-        whole = reference_decoder.decode(data).events[0][1]
-        every_path(data, size - 1)
-        assert feed(data, (), size - 1)[0] == [("e", whole[:5], "1", size), ("message", "after", "1", None)]
+        patch.setattr(OversizedEvent, "HEAD_CHARS", 5)  # (a head shorter than the data)
+        for limit in (size, size + 1):
+            assert every_path(one, limit) == [("e", whole, "1"), ("message", "after", "1")]
+            assert every_path(run, limit) == [("message", whole, "")] * 3
+            assert feed(one, (), limit)[0][0][3] is None
+        assert every_path(one, size - 1) == [("e", whole[:5], "1"), ("message", "after", "1")]
+        assert feed(one, (), size - 1)[0][0][3] == size
+        assert every_path(run, size - 1) == [("message", whole[:5], "")] * 3
+        assert [event[3] for event in feed(run, (), size - 1)[0]] == [size] * 3
+
+
+@pytest.mark.parametrize("name", [b"id", b"event", b"retry"])
+def test_a_line_of_another_field_longer_than_the_limit_is_ignored(name):
+    limit = 20
+    line = name + b": " + b"7" * (limit - len(name) - 2)  # exactly the limit: kept
+    data = line + b"\ndata: a\n\n" + line + b"7\ndata: b\n\n"  # one byte more: ignored
+    expected = {b"id": [("message", "a", "7" * 16), ("message", "b", "7" * 16)],
+                b"event": [("7" * 13, "a", ""), ("message", "b", "")],
+                b"retry": [("message", "a", ""), ("message", "b", "")]}[name]
+    assert every_path(data, limit) == expected
+    assert feed(data, (), limit)[2] == (int("7" * 13) if name == b"retry" else None)
 
 
 def test_oversized_event_is_dispatched_with_its_head_and_decoding_goes_on():

@@ -8,15 +8,17 @@ to the last event ID string at every dispatch, ``retry`` only for ASCII digits (
 and an unterminated final block is never dispatched.
 
 Limits (``max_event_bytes``, 0 = none), ours, not the spec's: an event's size is its data buffer as
-WHATWG builds it (the values joined by LF), counted in bytes as received (an invalid byte counts as
-one). An event of exactly ``max_event_bytes`` is dispatched as usual; a larger one is dispatched as
-an ``OversizedEvent``. A line of any other field longer than ``max_event_bytes`` is ignored, as an
+WHATWG builds it (the values joined by LF) in UTF-8 bytes (an invalid byte, become U+FFFD, counts
+3). An event of exactly ``max_event_bytes`` is dispatched as usual; a larger one is dispatched as an
+``OversizedEvent``. A line of any other field longer than ``max_event_bytes`` is ignored, as an
 ``id`` with NUL is: no real type, id or reconnection time is that long, and an id is sent back as a
-``Last-Event-ID`` header. State kept across chunks stays under max(limit, ~4 KiB) whatever arrives.
+``Last-Event-ID`` header. What is kept between chunks stays under max(limit, 4 KiB) + a few bytes,
+whatever arrives; the rest of an over-long line is dropped as it comes (only its size is counted).
 
-Work is per chunk, not per byte: a chunk is scanned once for its last line end and its complete
-lines are cut with ``find`` (memchr), each value decoded once straight from the bytes; a chunk that
-is a run of one-line ``data: `` events (the usual LLM stream) is decoded and cut in one call each.
+Work is per chunk, not per byte: a chunk's complete lines are decoded in one call, a leading run of
+one-line ``data: `` events (the usual LLM stream) is cut with one ``split``, other short lines with
+one ``split``, and a few long lines (64 KiB events) with ``find`` (memchr); bytes of an unfinished
+line wait in a list, joined once when the line completes, so long lines cost O(n).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Literal
 from httpx_sse import ServerSentEvent
 
 _BOM = b"\xef\xbb\xbf"
-_SHORT = 16  # line ends in a chunk's first 4 KiB from which its lines are cut with split, not find
+_SHORT = 16  # line ends in a chunk's first 4 KiB from which its lines are cut with split (else find)
 
 
 class EventTooLarge(ValueError):
@@ -66,10 +68,9 @@ class SSEDecoder:
 
     def __init__(self, max_event_bytes: int = 0) -> None:
         self._max = max_event_bytes
-        # the longest unfinished line kept whole: past it, a data line's value (less "data: " and an
-        # unfinished UTF-8 sequence) holds more than the limit and HEAD_CHARS characters (<= 4 bytes
-        # each), so the event's fate and head are known
-        self._cap = max(max_event_bytes, 4 * OversizedEvent.HEAD_CHARS) + 10
+        # the longest unfinished line kept whole: past it, a data line's value holds more than the
+        # limit and HEAD_CHARS whole characters (<= 4 bytes each), so the event's fate and head are known
+        self._cap = max(max_event_bytes, 4 * OversizedEvent.HEAD_CHARS) + 6
         self.last_event_id = ""
         self.retry: int | None = None
         self._id_buffer = ""
@@ -90,6 +91,8 @@ class SSEDecoder:
         self._size = 0  # bytes of the data buffer, each value's LF included
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """The events (``ServerSentEvent``, or ``OversizedEvent`` past the limit) whose blank line is
+        in ``chunk``, in order; [] until one is. Never raises, whatever the bytes."""
         if self._start is not None:  # R2: strip one BOM at the very start of the stream
             chunk = self._start + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
