@@ -33,15 +33,6 @@ _BOM = b"\xef\xbb\xbf"
 _SHORT = 16  # line ends in a chunk's first 4 KiB from which its lines are cut with split (else find)
 
 
-class EventTooLarge(ValueError):
-    """Unused: oversized events are now dispatched as ``OversizedEvent``. Kept importable until the
-    clients that still import it are merged."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"an event exceeded the size limit of {limit} bytes")
-        self.limit = limit
-
-
 class OversizedEvent(ServerSentEvent):
     """An event whose data passed the decoder's size limit, dispatched in its place: its type and
     id, only the first ``HEAD_CHARS`` characters of its data (enough for a format to tell what kind
