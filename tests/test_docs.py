@@ -275,3 +275,14 @@ def test_make_help_lists_every_target() -> None:
 
 def test_docs_and_changelog_stay_out_of_the_package() -> None:
     assert not [p for p in PACKAGED if p.startswith(("docs/", "examples/")) or p == "CHANGELOG.md"]
+
+
+def test_readme_lists_the_dependencies_the_daemon_installs() -> None:
+    install = text("README.md").split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    named = re.search(r"installs its \w+ dependencies \(([^)]*)\)", install)
+    assert named, "the Install section names the dependencies the daemon installs"
+    requirements = {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].strip().lower()
+                    for line in text("requirements.txt").splitlines() if line.split("#", 1)[0].strip()}
+    assert set(re.findall(r"`([\w.-]+)`", named.group(1))) == requirements
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
+    assert f"installs its {words.get(len(requirements), len(requirements))} dependencies" in install
