@@ -286,3 +286,20 @@ def test_readme_lists_the_dependencies_the_daemon_installs() -> None:
     assert set(re.findall(r"`([\w.-]+)`", named.group(1))) == requirements
     words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
     assert f"installs its {words.get(len(requirements), len(requirements))} dependencies" in install
+
+
+@pytest.mark.parametrize("rel", ["CHANGELOG.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))])
+def test_developer_docs_link_to_files_and_headings_that_exist(rel: str) -> None:
+    """The developer guide, the design notes and the changelog (not packaged): their relative links
+    name files of the repository, and their anchors headings of the file linked."""
+    broken = []
+    for target in links(text(rel)):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (ROOT / rel).parent / unquote(path) if path else ROOT / rel
+        if not linked.exists():
+            broken.append(target)
+        elif anchor and linked.suffix == ".md" and anchor not in {github_id(h) for h in headings(linked.read_text(encoding="utf-8"))}:
+            broken.append(target)
+    assert not broken, f"{rel}: broken links {broken}"
