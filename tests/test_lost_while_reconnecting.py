@@ -1,5 +1,5 @@
-"""Issue 12 as a new user meets it, found in review: variants the issue did not list, through the
-plugin runtime (``python -m main`` as the daemon starts it) against the local SSE server."""
+"""A stream lost while reconnecting fails the run whichever limit stops the reconnects (max_retries or
+max_duration), through the plugin runtime (``python -m main`` as the daemon starts it)."""
 
 from __future__ import annotations
 
