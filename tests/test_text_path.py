@@ -336,3 +336,27 @@ def test_the_tool_gives_the_same_line_as_the_format_for_a_bad_expression(express
         with pytest.raises(InvalidParameter) as caught:
             build_request_options({"url": "https://example.com/stream", name: expression})
         assert str(caught.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("'choices[0].delta.content'", "is a constant, not a path"),
+    ("`choices[0].delta.content`", "is a constant, not a path"),
+    ('`"output.text"`', "is a constant, not a path"),
+    ('"choices[0].delta.content"', "reads one key named 'choices[0].delta.content'"),
+    ('"data.answer"', "reads one key named 'data.answer'"),
+])
+def test_a_quoted_path_is_refused_as_agents_and_copied_docs_write_it(expression: str, message: str) -> None:
+    """A path in quotes compiles, yet it never reads the event: in single quotes or backticks it
+    is the same text for every event (the answer would be the path itself, repeated), in double
+    quotes one key whose name holds the dots and brackets (no text at all, and no error)."""
+    for name in ("text_path", "usage_path"):
+        with pytest.raises(InvalidParameter) as caught:
+            build_request_options({"url": "https://example.com/stream", name: expression})
+        text = str(caught.value)
+        assert text.startswith(f"Invalid parameter '{name}': ") and message in text and "without the quotes" in text
+
+
+@pytest.mark.parametrize("expression", ['"content"', '"my-key".text', "type == 'answer' && content", "@",
+                                        "`null` || content", '"a b"'])
+def test_quotes_inside_a_path_or_around_one_plain_key_are_fine(expression: str) -> None:
+    assert compile_path(expression, "text_path").expression == expression
