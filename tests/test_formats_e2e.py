@@ -3,6 +3,8 @@ local SSE server in several network chunks, with ``stream_format`` left on ``aut
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devkit.plugin_runner import error_of, summary_of, texts, tool_outputs
@@ -152,3 +154,21 @@ def test_an_oversized_response_completed_is_skipped_and_the_responses_run_succee
     assert "".join(texts(frames)) == "Here is your cat." and summary["success"] is True
     assert summary["status"] == "completed" and summary["oversized_events"] == 3
     assert summary["result"]["status"] == "completed"
+
+
+@pytest.mark.parametrize("stream_format", ["auto", "raw"])
+def test_an_event_whose_type_is_a_list_is_no_crash(plugin, server, stream_format):
+    """``data: {"type": []}`` failed the node with "unhashable type: 'list'" (the keep-alive check)."""
+    server.route("/odd", None, chat_line("Hi"), 'data: {"type": []}\n\n', 'data: {"event": {"a": 1}}\n\n',
+                 chat_line(" there", "stop"), "data: [DONE]\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": f"{server.url}/odd", "stream_format": stream_format}))
+    assert error_of(frames) is None
+    summary = summary_of(frames)
+    assert summary["success"] is True and summary["total_events"] == 4
+    if stream_format == "auto":
+        assert "".join(texts(frames)) == "Hi there" and summary["invalid_events"] == 0
+
+
+def chat_line(content: str, finish: str | None = None) -> str:
+    return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [
+        {"index": 0, "delta": {"content": content}, "finish_reason": finish}]}) + "\n\n"
