@@ -245,3 +245,20 @@ def test_keepalives_anywhere_change_nothing_of_the_outcome(transcript: str, data
 def test_raw_data_that_is_not_a_comment_nor_a_json_ping_is_never_a_keepalive(data: str) -> None:
     assert not is_keepalive(ServerSentEvent("message", data))
     assert not is_keepalive(ServerSentEvent("done", data))
+
+
+short_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6) | st.sampled_from(["ping"]),
+                          lambda children: st.lists(children, max_size=3) | st.dictionaries(
+                              st.sampled_from(["type", "event", "ts", "time", "a"]), children, max_size=3),
+                          max_leaves=6)
+
+
+@given(value=st.dictionaries(st.sampled_from(["type", "event", "ts", "timestamp"]), short_json, max_size=3),
+       event_type=st.sampled_from(["message", "result", "done"]))
+def test_the_keepalive_check_takes_any_short_json_object(value: dict[str, Any], event_type: str) -> None:
+    """``{"type": []}`` or ``{"event": {}}`` is no keep-alive and no crash (it failed the node with
+    "unhashable type: 'list'" in every format, raw included: the run asks before anything else)."""
+    data = json.dumps(value)
+    expected = (set(value) <= {"type", "event", "ts", "timestamp"}
+                and (value.get("type") == "ping" or value.get("event") == "ping") and len(data) <= 80)
+    assert is_keepalive(ServerSentEvent(event_type, data)) is expected
