@@ -80,9 +80,21 @@ def test_auto_fed_keepalives_directly_waits_for_an_identifying_event() -> None:
     assert fmt.name == "openai"
 
 
-def test_auto_decides_on_the_first_non_keepalive_event_and_raw_when_it_identifies_nothing() -> None:
-    run = feed_all(events("data:\n\ndata: hello\n\n" + OPENAI))
-    assert run.format.name == "raw" and run.texts[0] == "hello\n"
+def test_auto_decides_on_the_first_identifying_event_showing_what_came_before_as_raw() -> None:
+    """A gateway's opening event identifies nothing: it is shown as raw, and the OpenAI chunks after
+    it are read as OpenAI (not shown as JSON)."""
+    run = feed_all(events('data:\n\nevent: open\ndata: {"status":"connected"}\n\ndata: hello\n\n' + OPENAI))
+    assert run.format.name == "openai"
+    assert run.texts[:2] == ['{"status":"connected"}\n', "hello\n"]
+    assert "choices" not in run.streamed and run.outcome.answer == run.streamed.split("hello\n", 1)[1]
+
+
+def test_auto_settles_on_raw_after_enough_events_that_identify_nothing() -> None:
+    from utils.formats import AutoFormat
+
+    lines = "".join(f"data: line {n}\n\n" for n in range(AutoFormat.MAX_UNIDENTIFIED))
+    run = feed_all(events(lines + OPENAI))
+    assert run.format.name == "raw" and '"choices"' in run.streamed
 
 
 def test_done_before_any_event_is_kept_when_the_format_is_decided() -> None:
