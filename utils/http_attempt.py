@@ -207,6 +207,14 @@ def _decode(pieces: Iterator[bytes], inflater: _Inflater) -> Iterator[bytes]:
         yield from inflater.feed(piece)
 
 
+def _drop_redirect_body(response: httpx.Response) -> None:
+    """httpx reads a redirect's body whole, and decoded, before it follows the redirect: a server
+    could make it endless or a gzip bomb. It is dropped unread (the connection is closed, not reused)."""
+    if response.has_redirect_location:
+        response.stream.close()
+        response.stream = httpx.ByteStream(b"")
+
+
 class HTTPSession:
     """The HTTP side of one run: one httpx client, used for every attempt of the run.
 
@@ -226,7 +234,7 @@ class HTTPSession:
             transport=transport or PinnedTransport(policy, verify, resolver),
             follow_redirects=True,
             max_redirects=10,
-            event_hooks={"request": [self._on_hop]},
+            event_hooks={"request": [self._on_hop], "response": [_drop_redirect_body]},
         )
 
     def close(self) -> None:
