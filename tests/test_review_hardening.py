@@ -6,6 +6,7 @@ one network read shown whole in the live text."""
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import time
 import zlib
@@ -107,3 +108,20 @@ def test_the_inflater_loses_no_byte_at_the_end_of_a_body(coding):
                                for piece in inflater.feed(packed[i : i + step]))
                 assert out == plain, (size, unit_len, step, len(out))
                 assert all(len(p) <= PIECE for p in inflater.feed(b""))
+
+
+# -- 18.3: a secret split across two events of one network read --------------------------------------
+def test_a_secret_split_across_two_deltas_of_one_read_is_masked_in_the_live_text(plugin, server):
+    token = "sk-live-0123456789abcdef"
+
+    def delta(text: str) -> str:
+        return "data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]}) + "\n\n"
+
+    whole = (delta("Your key is " + token[:10]) + delta(token[10:]) + delta(" ok")
+             + 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+    server.route("/s", None, whole)  # one write: one network read
+    since = len(plugin.frames)
+    frames = plugin.collect(plugin.invoke("sse_request", {
+        "url": server.url + "/s", "format": "openai", "auth_type": "bearer", "auth_token": token}))
+    assert any(f.kind == "stream" and f.message.get("type") == "text" for f in frames)
+    assert not [f.raw[:200] for f in plugin.frames[since:] if token.encode() in f.raw]
