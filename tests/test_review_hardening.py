@@ -42,6 +42,22 @@ def test_a_redirect_whose_body_never_ends_is_followed_at_once():
     assert time.monotonic() - started < 10  # not read until max_duration (60 s)
 
 
+@pytest.mark.parametrize("coding", [b"gzip", b"deflate", b"gzip, br, deflate", b"zstd", b"bogus"])
+def test_a_redirect_with_a_corrupt_compressed_body_is_followed(coding):
+    """httpx decoded the redirect's body and raised its own DecodingError, a raw exception."""
+    def handler(conn, head, stop) -> None:
+        if head.split(b" ")[1].startswith(b"/ok"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 12\r\n\r\n"
+                         b"data: fine\n\n")
+        else:
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Encoding: " + coding +
+                         b"\r\nContent-Length: 10\r\n\r\n\xff\xfe\x00garbage")
+        conn.close()
+
+    with RawServer(handler) as raw:
+        assert collect(SSEClient(options(url=raw.url + "/s", max_retries=0))) == [("message", "fine", "")]
+
+
 @pytest.mark.slow
 def test_a_compressed_redirect_body_does_not_inflate_in_memory(server):
     """A 3 KB gzip body that inflates to 256 MiB on a 302: never decoded."""
