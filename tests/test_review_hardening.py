@@ -17,7 +17,7 @@ from devkit.bench.transport import bomb, peak_rss_of_one_stream
 from devkit.sse_server import Request, Writer
 from tests.helpers import collect, options
 from tests.raw_server import RawServer
-from utils.errors import BadBody
+from utils.errors import BadBody, ConnectFailed
 from utils.http_attempt import PIECE, _Inflater
 from utils.sse_client import SSEClient
 
@@ -175,3 +175,31 @@ def test_a_text_path_over_a_huge_event_lets_other_runs_go():
     size, ticks = (result.stdout.split() or ["", "0"])[:2]
     assert size == "200000", result.stderr[-2000:]
     assert int(ticks) >= 5  # the other greenlet ran while the expression was evaluated
+
+
+# -- 18.4 / 18.8: the proxy variables as operators write them -----------------------------------------
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_a_proxy_without_a_scheme_is_an_http_proxy(server, no_proxy_env):
+    """``HTTP_PROXY=host:port`` (curl, requests and httpx read it as http://host:port) raised a raw
+    ValueError ("Unknown scheme for proxy URL")."""
+    server.route("/s", None, "data: via proxy\n\n")
+    no_proxy_env.setenv("HTTP_PROXY", f"127.0.0.1:{server.port}")
+    assert collect(SSEClient(options(url="http://listed.test/s"))) == [("message", "via proxy", "")]
+    assert server.requests[0].headers["host"] == "listed.test"  # it went through the proxy
+
+
+@pytest.mark.parametrize("proxy", ["ftp://127.0.0.1:1", "http://[::1", "http://u:pr0xy-pass@[::1"])
+def test_an_unusable_proxy_variable_fails_with_one_line_naming_it(no_proxy_env, proxy):
+    no_proxy_env.setenv("ALL_PROXY", proxy)
+    with pytest.raises(ConnectFailed) as err:
+        collect(SSEClient(options(url="http://listed.test/s", max_retries=0)))
+    message = str(err.value)
+    assert "proxy" in message and "redirect" not in message.lower() and "\n" not in message
+    assert "pr0xy-pass" not in message
