@@ -44,6 +44,7 @@ ERROR_BODY_BYTES = 300
 PIECE = 64 * 1024  # the most bytes one decompression step may produce
 YIELD_EVERY_S = 0.005  # hand the thread to other runs (greenlets) after this long without a pause
 ACCEPT_ENCODING = "gzip, deflate"  # what body() can decode with bounded steps
+MAX_CODINGS = 5  # codings decoded in one chain (urllib3's bound: each layer is a decoder and a generator)
 
 
 class Action(StrEnum):
@@ -174,7 +175,7 @@ class _Inflater:
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         z = self._z
-        while data:
+        while True:
             try:
                 out = z.decompress(data, PIECE)
             except zlib.error:
@@ -189,12 +190,16 @@ class _Inflater:
                 yield out
             if z.eof:
                 return  # bytes after the end of the compressed data are ignored, as httpx does
+            if not data and len(out) < PIECE:
+                return  # a full piece may leave output held back with no input left: asked again
 
 
 def _codings(response: httpx.Response) -> list[_Inflater]:
     """The decoders for the response's Content-Encoding, innermost (applied first) last."""
     names = [c.strip().lower() for value in response.headers.get_list("content-encoding") for c in value.split(",")]
     names = [n for n in names if n and n != "identity"]
+    if len(names) > MAX_CODINGS:
+        raise BadBody(f"Content-Encoding lists {len(names)} codings; at most {MAX_CODINGS} are decoded")
     unknown = [n for n in names if n not in ("gzip", "x-gzip", "deflate")]
     if unknown:
         raise BadBody(f"Content-Encoding '{one_line(unknown[0], 40)}' is not supported (only gzip and deflate, "
@@ -205,6 +210,14 @@ def _codings(response: httpx.Response) -> list[_Inflater]:
 def _decode(pieces: Iterator[bytes], inflater: _Inflater) -> Iterator[bytes]:
     for piece in pieces:
         yield from inflater.feed(piece)
+
+
+def _drop_redirect_body(response: httpx.Response) -> None:
+    """httpx reads a redirect's body whole, and decoded, before it follows the redirect: a server
+    could make it endless or a gzip bomb. It is dropped unread (the connection is closed, not reused)."""
+    if response.has_redirect_location:
+        response.stream.close()
+        response.stream = httpx.ByteStream(b"")
 
 
 class HTTPSession:
@@ -226,7 +239,7 @@ class HTTPSession:
             transport=transport or PinnedTransport(policy, verify, resolver),
             follow_redirects=True,
             max_redirects=10,
-            event_hooks={"request": [self._on_hop]},
+            event_hooks={"request": [self._on_hop], "response": [_drop_redirect_body]},
         )
 
     def close(self) -> None:

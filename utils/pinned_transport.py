@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from utils.errors import BlockedAddress
+from utils.errors import BlockedAddress, ConnectFailed
 from utils.network_policy import NetworkPolicy, parse_ip
 
 Resolver = Callable[..., list[Any]]
@@ -73,8 +74,16 @@ class PinnedTransport(httpx.BaseTransport):
         if not proxy or urllib.request.proxy_bypass_environment(f"{url.host}:{url.port or ''}".rstrip(":"),
                                                                 self._proxy_env):
             return None
+        if "://" not in proxy:
+            proxy = "http://" + proxy  # host:port, as curl, requests and httpx read it
         if proxy not in self._proxies:
-            self._proxies[proxy] = httpx.HTTPTransport(proxy=proxy, verify=ssl_context(self._verify))
+            try:
+                self._proxies[proxy] = httpx.HTTPTransport(proxy=proxy, verify=ssl_context(self._verify))
+            except (ValueError, ImportError, httpx.InvalidURL) as exc:
+                shown = re.sub(r"//[^/@]*@", "//***@", proxy)[:100]
+                reason = " ".join(str(exc).split())[:100].replace(proxy, shown)
+                raise ConnectFailed(f"The proxy '{shown}' set in the environment (HTTP_PROXY, HTTPS_PROXY or "
+                                    f"ALL_PROXY) cannot be used: {reason}") from None
         return self._proxies[proxy]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -125,8 +125,10 @@ class StreamRun:
                 reasoning = fmt.pop_reasoning()
                 if shown or answer or (reasoning and live_reasoning):
                     text = "".join(parts)
-                    yield Chunk(text, shown, timestamp, "".join(answer) if wanted else text,
-                                reasoning if live_reasoning else "")
+                    delta = "".join(answer) if wanted else text
+                    if redactor is not None:  # deltas joined may hold a secret that no one event held
+                        text, delta, reasoning = redactor(text), redactor(delta), redactor(reasoning)
+                    yield Chunk(text, shown, timestamp, delta, reasoning if live_reasoning else "")
                 if stop is not None:
                     break
         finally:

@@ -18,6 +18,7 @@ ends cleanly (or ``[DONE]`` comes, which the run reports through ``done()``).
 from __future__ import annotations
 
 import json
+import time
 from functools import partial
 from typing import Any
 
@@ -146,6 +147,30 @@ def to_usage(counts: dict[str, int]) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
 
 
+class _Cooperative(TreeInterpreter):
+    """JMESPath's interpreter, handing the thread to other runs (the SDK runs every call as a
+    greenlet on one thread) after every ``YIELD_EVERY_S`` of work: a projection over a huge
+    event's array would hold it for seconds (``join('', [*].to_string(@))`` over a 4 MiB event:
+    17 s, heartbeats included; issue 18.6). The clock is read once every ``CHECK_EVERY`` nodes."""
+
+    CHECK_EVERY = 1024
+    YIELD_EVERY_S = 0.005
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._visits = 0
+        self._paused = time.monotonic()
+
+    def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        self._visits += 1
+        if not self._visits % self.CHECK_EVERY and time.monotonic() - self._paused > self.YIELD_EVERY_S:
+            # A real sleep, however short: gevent runs its timers (the SDK's heartbeat, a run's
+            # retry wait) only on a loop iteration, which sleep(0) does not always give.
+            time.sleep(1e-6)
+            self._paused = time.monotonic()
+        return super().visit(node, *args, **kwargs)
+
+
 class JSONPathFormat(StreamFormat):
     """Events' JSON → ``text_path`` → text deltas; optionally ``usage_path`` → ``Usage``.
 
@@ -162,7 +187,7 @@ class JSONPathFormat(StreamFormat):
                  event_filter: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.text_path = text_path
-        visit = TreeInterpreter().visit  # one interpreter for the run: ParsedResult.search builds one per call
+        visit = _Cooperative().visit  # one interpreter for the run: ParsedResult.search builds one per call
         self._text = partial(visit, compile_path(text_path, "text_path").parsed)
         self._usage_search = None
         if usage_path.strip():
