@@ -1,5 +1,4 @@
-"""What a review of issues 18 and 15 broke, as a new user would meet it (each test failed before
-its fix): a redirect's body read whole by httpx, a Content-Encoding chain deep enough to raise
+"""Hardening variants beyond the first cases (each test failed before its fix): a redirect's body read whole by httpx, a Content-Encoding chain deep enough to raise
 RecursionError, the last bytes of a raw-deflate body lost, a secret split across two events of
 one network read shown whole in the live text."""
 
