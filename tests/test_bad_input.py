@@ -6,11 +6,15 @@ from __future__ import annotations
 import pytest
 
 from devkit.plugin_runner import error_of
+from utils.dify_api import build_dify_request
 from utils.errors import InvalidParameter
 from utils.request_options import build_request_options, output_mode
 
 SECRET = "s3cr3t-token-value"
 OK = {"url": "https://example.com/stream"}
+POST = {**OK, "method": "POST"}
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000
+DIFY = {"base_url": "http://api:5001/v1", "api_key": SECRET, "query": "hi"}
 
 # (parameters, the parameter the message must name, a word the message must contain)
 CASES = [
@@ -31,7 +35,7 @@ CASES = [
     ({**OK, "headers": "no colon here"}, "headers", "Key: Value"),
     ({**OK, "headers": '{"X-A": "line\\r\\nbreak"}'}, "headers", "line break"),
     ({**OK, "headers": '{"X-A": "nul\\u0000"}'}, "headers", "NUL"),
-    ({**OK, "headers": '{"X-A": 1,}'}, "headers", "line 1 column"),
+    ({**OK, "headers": '{"X-A": true,}'}, "headers", "line 1 column"),  # neither JSON nor Python
     ({**OK, "headers": '["a", "b"]'}, "headers", "JSON object"),
     ({**OK, "headers": '{"X-A": {"nested": 1}}'}, "headers", "string or number"),
     ({**OK, "headers": '{"Bad:Name": "v"}'}, "headers", "header name"),
@@ -62,22 +66,62 @@ CASES = [
     ({**OK, "ssl_verify": "maybe"}, "ssl_verify", "true or false"),
     ({**OK, "stream_format": "xml"}, "stream_format", "auto"),
     ({**OK, "fail_on_stream_error": "perhaps"}, "fail_on_stream_error", "true or false"),
+    ({**OK, "auth_token": SECRET}, "auth_type", "auth_token"),  # a token that 'none' would drop
+    ({**OK, "auth_type": "none", "auth_token": SECRET}, "auth_type", "auth_token"),
+    ({**POST, "body": DEEP}, "body", "nested"),
+    ({**POST, "body": "[" * 100_000}, "body", "nested"),
+    ({**OK, "headers": DEEP}, "headers", "nested"),
+    ({**OK, "query_params": DEEP}, "query_params", "nested"),
+    ({**POST, "body": "{'model': 'x', 'stream': true}"}, "body", "JSON does not parse"),  # neither JSON nor Python
+    ({**POST, "body": "{'a': {1, 2}}"}, "body", "set"),
+    ({**OK, "headers": "{'X-A': [1, {'b': 2}]}"}, "headers", "string or number"),
+    ({"url": "https://xn--a-.com/stream"}, "url", "malformed"),
+    ({"url": "https://a\u200db.example/"}, "url", "malformed"),
+    ({**OK, "max_event_kb": 10**400}, "max_event_kb", "number"),
+    ({**OK, "stream_format": "qwen"}, "stream_format", "dashscope"),
+    ({**OK, "text_path": "choices[0"}, "text_path", "JMESPath"),
+    ({**OK, "text_path": "(" * 500 + "a" + ")" * 500}, "text_path", "JMESPath"),
+    ({**OK, "usage_path": "usage.."}, "usage_path", "JMESPath"),
+    ({**OK, "cumulative_text": "sometimes"}, "cumulative_text", "true or false"),
+    ({**OK, "stream_reasoning": "loud"}, "stream_reasoning", "true or false"),
+]
+
+# The same promise for the dify_app tool.
+DIFY_CASES = [
+    ({**DIFY, "base_url": ""}, "base_url", "required"),
+    ({**DIFY, "base_url": "https://xn--a-.com/v1"}, "base_url", "malformed"),
+    ({**DIFY, "api_key": ""}, "api_key", "required"),
+    ({**DIFY, "api_key": SECRET + "\nX-Evil: 1"}, "api_key", "line break"),
+    ({**DIFY, "app_type": "agent"}, "app_type", "chat, workflow, completion"),
+    ({**DIFY, "query": ""}, "query", "chat app needs a query"),
+    ({**DIFY, "inputs": "{topic: 'SSE'}"}, "inputs", "JSON does not parse"),
+    ({**DIFY, "inputs": "['a', 'b']"}, "inputs", "JSON object"),
+    ({**DIFY, "inputs": DEEP}, "inputs", "nested"),
+    ({**DIFY, "files": DEEP.replace("{", "[")}, "files", "JSON"),
+    ({**DIFY, "files": "[" * 5000 + "]" * 5000}, "files", "nested"),
+    ({**DIFY, "files": "https://xn--a-.com/a.png"}, "files", "malformed"),
+    ({**DIFY, "files": "[{'type': 'image'}]"}, "files", "transfer_method"),
+    ({**DIFY, "response_mode": "async"}, "response_mode", "streaming, blocking"),
+    ({**DIFY, "max_event_kb": 0}, "max_event_kb", "1 to 4096"),
+    ({**DIFY, "max_event_kb": 4097}, "max_event_kb", "1 to 4096"),
+    ({**DIFY, "max_duration": 571}, "max_duration", "1 to 570"),
+    ({**DIFY, "ssl_verify": "nope"}, "ssl_verify", "true or false"),
 ]
 
 
-@pytest.mark.parametrize("params,name,word", CASES, ids=[f"{i:02d}-{c[1]}" for i, c in enumerate(CASES)])
-def test_bad_input_is_one_clear_line(params, name, word):
+BUILDERS = {"sse_request": build_request_options, "dify_app": build_dify_request}
+TABLE = [("sse_request", *case) for case in CASES] + [("dify_app", *case) for case in DIFY_CASES]
+
+
+@pytest.mark.parametrize("tool,params,name,word", TABLE, ids=[f"{c[0]}-{i:02d}-{c[2]}" for i, c in enumerate(TABLE)])
+def test_bad_input_is_one_clear_line(tool, params, name, word):
     with pytest.raises(InvalidParameter) as err:
-        build_request_options(params)
+        BUILDERS[tool](params)
     message = str(err.value)
     assert message.startswith(f"Invalid parameter '{name}'")
     assert word.lower() in message.lower()
     assert "\n" not in message and "Traceback" not in message
     assert SECRET not in message
-
-
-def test_there_are_at_least_thirty_cases():
-    assert len(CASES) >= 30
 
 
 def test_bad_output_mode():
@@ -108,9 +152,28 @@ def test_good_input_in_every_accepted_shape():
     ({**OK, "method": "POST", "body": "{bad json", "auth_type": "bearer", "auth_token": SECRET}, "body"),
     ({**OK, "auth_type": "bearer"}, "auth_token"),
     ({**OK, "max_duration": 10_000}, "max_duration"),
+    ({**OK, "auth_token": SECRET}, "auth_type"),
+    ({**POST, "body": DEEP, "auth_type": "bearer", "auth_token": SECRET}, "body"),
+    ({**OK, "query_params": DEEP}, "query_params"),
+    ({"url": "https://xn--a-.com/stream"}, "url"),
+    ({**OK, "text_path": "(" * 500 + "a" + ")" * 500}, "text_path"),
 ])
 def test_bad_parameter_yields_an_error_frame_through_the_plugin(plugin, params, name):
-    frames = plugin.collect(plugin.invoke("sse_request", params), timeout=30)
+    assert_one_error_frame(plugin, "sse_request", params, name)
+
+
+@pytest.mark.parametrize("params,name", [
+    ({**DIFY, "base_url": "https://xn--a-.com/v1"}, "base_url"),
+    ({**DIFY, "inputs": DEEP}, "inputs"),
+    ({**DIFY, "files": "[" * 5000 + "]" * 5000}, "files"),
+    ({**DIFY, "max_event_kb": 5000}, "max_event_kb"),
+])
+def test_bad_dify_app_parameter_yields_an_error_frame_through_the_plugin(plugin, params, name):
+    assert_one_error_frame(plugin, "dify_app", params, name)
+
+
+def assert_one_error_frame(plugin, tool, params, name):
+    frames = plugin.collect(plugin.invoke(tool, params), timeout=30)
     assert [f.kind for f in frames] == ["error", "end"]
     error = error_of(frames)
     assert error["error_type"] == "InvalidParameter"

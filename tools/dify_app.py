@@ -20,5 +20,5 @@ class DifyAppTool(Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage, None, None]:
         settings = parse_settings(self.runtime.credentials)
         request = build_dify_request(tool_parameters, list(settings.default_headers), self.runtime.user_id)
-        mode = output_mode(tool_parameters)
+        mode = output_mode(tool_parameters, "dify_app")
         yield from stream_messages(self, dify_run(request, settings.policy), mode)

@@ -18,143 +18,80 @@ from utils.errors import InvalidParameter
 from utils.formats.dify import BLOCKING_EVENT
 from utils.json_client import JSONClient
 from utils.network_policy import NetworkPolicy
-from utils.request_options import (
-    MAX_DURATION_LIMIT_S,
-    Limits,
-    RequestOptions,
-    boolean,
-    check_url,
-    choice,
-    merge_headers,
-    number,
-    text_param,
-)
+from utils.parameters import ToolParams, merge_headers
+from utils.request_options import Limits, RequestOptions
 from utils.secrets import Redactor, url_secrets
 from utils.stream_run import StreamRun
 
-APP_TYPES = ("chat", "workflow", "completion")
-RESPONSE_MODES = ("streaming", "blocking")
 PATHS = {"chat": "/chat-messages", "workflow": "/workflows/run", "completion": "/completion-messages"}
 DEFAULT_USER = "dify-plugin-sse-request"
-_FILE_TYPES = {
-    "image": ("jpg", "jpeg", "png", "gif", "webp", "svg"),
-    "audio": ("mp3", "m4a", "wav", "webm", "amr", "mpga"),
-    "video": ("mp4", "mov", "mpeg", "webm"),
-}
 
 
 @dataclass(frozen=True)
 class DifyRequest:
     options: RequestOptions
-    app_type: str
     response_mode: str
     body: dict[str, Any]
-
-
-def _json_value(params: Mapping[str, Any], name: str) -> Any:
-    value = params.get(name)
-    if value is None or isinstance(value, (dict, list)):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(name, f"JSON does not parse at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-
-
-def parse_inputs(params: Mapping[str, Any]) -> dict[str, Any]:
-    value = _json_value(params, "inputs")
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidParameter("inputs", 'expected a JSON object such as {"topic": "SSE"}')
-    return value
-
-
-def _file_from_url(url: str) -> dict[str, Any]:
-    check_url(url, "files")
-    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
-    kind = next((k for k, exts in _FILE_TYPES.items() if extension in exts), "document")
-    return {"type": kind, "transfer_method": "remote_url", "url": url}
-
-
-def parse_files(params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Dify file objects (a JSON array or one object), or http(s) URLs one per line or comma-separated
-    (sent as ``remote_url`` files, typed by extension: image, audio, video, else document)."""
-    raw = params.get("files")
-    text = raw.strip() if isinstance(raw, str) else raw
-    if not text:
-        return []
-    if isinstance(text, str) and not text.startswith(("[", "{")):
-        return [_file_from_url(u.strip()) for u in text.replace("\n", ",").split(",") if u.strip()]
-    value = _json_value(params, "files")
-    items = [value] if isinstance(value, dict) else value
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise InvalidParameter("files", "expected a JSON array of file objects such as "
-                                        '[{"type": "image", "transfer_method": "remote_url", "url": "https://..."}]')
-    for item in items:
-        if "transfer_method" not in item or "type" not in item:
-            raise InvalidParameter("files", "each file needs 'type' and 'transfer_method' (remote_url or local_file)")
-    return items
 
 
 def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None,
                        default_user: str | None = None) -> DifyRequest:
     """Validates every parameter of the ``dify_app`` tool, in the order a user reads them."""
-    base_url = check_url(text_param(params, "base_url"), "base_url").rstrip("/")
-    api_key = text_param(params, "api_key").strip()
+    p = ToolParams("dify_app", params)
+    base_url = p.url("base_url").rstrip("/")
+    api_key = p.text("api_key").strip()
     if not api_key:
         raise InvalidParameter("api_key", "the app's API key is required (Dify: the app > API Access > API Key)")
     if any(c in api_key for c in "\r\n\0 "):
         raise InvalidParameter("api_key", "the key contains white space, a line break or NUL")
-    app_type = choice(params, "app_type", APP_TYPES, "chat")
-    response_mode = choice(params, "response_mode", RESPONSE_MODES, "streaming")
-    query = text_param(params, "query")
-    inputs = dict(parse_inputs(params))
-    files = parse_files(params)
-    user = text_param(params, "user").strip() or default_user or DEFAULT_USER
+    app_type, response_mode = p.choice("app_type"), p.choice("response_mode")
+    query = p.text("query")
+    inputs = p.json_object("inputs", '{"topic": "SSE"}')
+    files = p.dify_files("files")
+    user = p.text("user").strip() or default_user or DEFAULT_USER
 
     body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}
     if app_type == "chat":
         if not query.strip():
             raise InvalidParameter("query", "a chat app needs a query (the user's message)")
         body["query"] = query
-        conversation_id = text_param(params, "conversation_id").strip()
+        conversation_id = p.text("conversation_id").strip()
         if conversation_id:
             body["conversation_id"] = conversation_id
     elif query.strip() and "query" not in inputs:  # workflow and completion apps read it from inputs
         inputs["query"] = query
     if files:
         body["files"] = files
+    try:
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # inputs nested near the interpreter's limit
+        raise InvalidParameter("inputs", "the JSON is nested too deeply") from None
 
-    redactor = Redactor([*url_secrets(base_url), api_key])
     accept = "application/json" if response_mode == "blocking" else "text/event-stream"
-    merged = merge_headers(default_headers or [], [("Authorization", f"Bearer {api_key}"),
-                                                   ("Content-Type", "application/json"), ("Accept", accept)], redactor)
-
-    max_duration = number(params, "max_duration", 300, 1, MAX_DURATION_LIMIT_S)
-    read_timeout = number(params, "read_timeout", 120, 1, MAX_DURATION_LIMIT_S)
+    headers, secrets = merge_headers(default_headers or [], [("Authorization", f"Bearer {api_key}"),
+                                                            ("Content-Type", "application/json"), ("Accept", accept)])
+    max_duration = p.number("max_duration")
+    read_timeout = p.number("read_timeout")
     if response_mode == "blocking":  # the answer comes at the end, after a silence as long as the run
         read_timeout = max_duration
     limits = Limits(
         read_timeout=read_timeout,
         max_duration=max_duration,
         max_retries=0,  # a POST to an app is never re-sent: it could run the app twice
+        max_event_bytes=p.number("max_event_kb") * 1024,
     )
     options = RequestOptions(
         url=base_url + PATHS[app_type],
         method="POST",
-        headers=tuple(merged.values()),
-        content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        headers=headers,
+        content=content,
         limits=limits,
-        ssl_verify=boolean(params, "ssl_verify", True),
+        ssl_verify=p.boolean("ssl_verify"),
         stream_format="dify",
-        fail_on_stream_error=boolean(params, "fail_on_stream_error", True),
-        redactor=redactor,
+        fail_on_stream_error=p.boolean("fail_on_stream_error"),
+        redactor=Redactor([*url_secrets(base_url), api_key, *secrets]),
     )
-    return DifyRequest(options, app_type, response_mode, body)
+    return DifyRequest(options, response_mode, body)
 
 
 def dify_run(request: DifyRequest, policy: NetworkPolicy | None = None) -> StreamRun:

@@ -24,7 +24,7 @@ class ConnectFailed(SSERequestError):
 
 
 class HTTPStatusError(SSERequestError):
-    """The server answered with a status that is not a 2xx."""
+    """The server answered with a status the client cannot use (any but 200 for an event stream)."""
 
     def __init__(self, status: int, reason: str, body: str) -> None:
         detail = f": {body}" if body else ""

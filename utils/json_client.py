@@ -1,27 +1,33 @@
-"""One request, one JSON answer: a blocking call made with the SSE client's own machinery.
+"""One request, one JSON answer: a blocking call over the same HTTP attempt as the SSE client.
 
-``JSONClient(options, policy, event_type=...)`` is an ``SSEClient`` (same pinned transport and
-network policy, redirect checks, timeouts cut to the run's deadline, redaction of error
-bodies) whose ``stream()`` sends the request once, checks the status and that the answer is
-JSON, reads it within the run's time and ``max_event_kb``, and yields it as ONE event of type
-``event_type`` whose data is the body. ``StreamRun`` and the formats then treat it like any
-stream, so a blocking answer ends in the same summary as a streamed one.
+``JSONClient(options, policy, event_type=...)`` uses ``utils/http_attempt.py`` (pinned transport,
+network policy on every redirect hop, the run's deadline, bounded decoding, error excerpts) to
+send the request once, check the status and that the answer is JSON, read it within the run's
+time and ``max_event_kb``, and yield it as ONE event of type ``event_type`` whose data is the
+body. A body over ``max_event_kb`` is yielded as an ``OversizedEvent`` of that type (its head and
+size; the rest is not read). ``StreamRun`` and the formats treat it like any stream, so a blocking
+answer ends in the same summary as a streamed one; ``client.report`` says how it ended.
 
 A blocking call is never re-sent: the server may have run it even when the answer was lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import socket
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 from httpx_sse import ServerSentEvent
 
 from utils.errors import ConnectFailed, HTTPStatusError, SSERequestError
+from utils.http_attempt import ATTEMPT_ERRORS, HTTPSession, RunClock, is_idle, one_line, translate
 from utils.network_policy import NetworkPolicy
+from utils.pinned_transport import Resolver
+from utils.report import EndState, StreamReport
 from utils.request_options import RequestOptions
-from utils.sse_client import SSEClient, _Deadline
+from utils.sse_client import never, origin_bound_headers
+from utils.sse_decoder import OversizedEvent, SSEDecoder
 
 
 class NotJSON(SSERequestError):
@@ -33,58 +39,92 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-class JSONClient(SSEClient):
+class JSONClient:
     def __init__(self, options: RequestOptions, policy: NetworkPolicy | None = None, *, event_type: str,
-                 **kwargs: Any) -> None:
-        super().__init__(options, policy, **kwargs)
+                 transport: httpx.BaseTransport | None = None, resolver: Resolver = socket.getaddrinfo,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.options = options
+        self.policy = policy or NetworkPolicy()
         self.event_type = event_type
+        self._transport = transport
+        self._resolver = resolver
+        self.clock = RunClock(options.limits.max_duration, clock)
+        self.http_status: int | None = None
+        self.reconnects = 0
+        self.bytes_received = 0
+        self.events_received = 0
+        self.end = EndState.COMPLETED
+        self._report: StreamReport | None = None
+        self.decoder = SSEDecoder()  # deprecated: StreamRun reads decoder.last_event_id ("" here)
 
-    def stream(self) -> Iterator[list[ServerSentEvent]]:
+    @property
+    def report(self) -> StreamReport:
+        if self._report is not None:
+            return self._report
+        return StreamReport(end=self.end, http_status=self.http_status, reconnects=0,
+                            bytes_received=self.bytes_received, events_received=self.events_received,
+                            last_event_id="", elapsed=self.clock.elapsed)
+
+    # Deprecated figures, kept until ``StreamRun`` reads ``report`` (the lead removes them).
+    @property
+    def elapsed(self) -> float:
+        return self.clock.elapsed
+
+    @property
+    def stop_reason(self) -> str:
+        return str(self.end)
+
+    def stream(self, finished: Callable[[], bool] = never) -> Iterator[list[ServerSentEvent]]:
+        """One list with one event: the body (see the module's docstring). ``finished`` is accepted
+        for the same call shape as ``SSEClient.stream``; a blocking answer has no end marker."""
         options = self.options
-        body: bytes | None = None
-        with self._client() as client:
-            try:
-                with client.stream(options.method, self.url, headers=self._headers(), content=options.content,
-                                   timeout=self._attempt_timeout()) as response:
-                    self._check_json(response)
-                    body = self._read_body(response)
-            except httpx.TooManyRedirects:
-                raise ConnectFailed(f"Too many redirects from {options.shown_url}") from None
-            except httpx.TransportError as exc:
-                if self._clock() >= self.deadline:
-                    raise ConnectFailed(f"No answer from {options.shown_url} within max_duration "
-                                        f"({options.limits.max_duration:g} s); not re-sent") from None
-                if isinstance(exc, httpx.ReadTimeout):
-                    raise ConnectFailed(f"No answer from {options.shown_url} for "
-                                        f"{options.limits.read_timeout:g} s (read_timeout); not re-sent") from None
-                raise ConnectFailed(f"Cannot call {options.shown_url}: {self._describe(exc)}; not re-sent") from None
-        if body is None:
-            return
-        self.events_received = 1
-        yield [ServerSentEvent(self.event_type, body.decode("utf-8", "replace"))]
+        where = options.shown_url
+        limits = options.limits
+        event: ServerSentEvent | None = None
+        try:
+            with HTTPSession(self.policy, self.clock, verify=options.ssl_verify, transport=self._transport,
+                             resolver=self._resolver, redactor=options.redactor,
+                             origin_bound=origin_bound_headers(options)) as session:
+                try:
+                    with session.open(options.method, httpx.URL(options.url), httpx.Headers(list(options.headers)),
+                                      options.content, limits.connect_timeout, limits.read_timeout) as response:
+                        self._check(response, session)
+                        event = self._read(response, session)
+                except ATTEMPT_ERRORS as exc:
+                    if self.clock.expired():
+                        raise ConnectFailed(f"No answer from {where} within max_duration "
+                                            f"({limits.max_duration:g} s); not re-sent") from None
+                    if is_idle(exc):
+                        raise ConnectFailed(f"No answer from {where} for {limits.read_timeout:g} s "
+                                            f"(read_timeout); not re-sent") from None
+                    error = translate(exc, session, where)
+                    if type(error) is ConnectFailed and not isinstance(exc, httpx.TooManyRedirects):
+                        error = ConnectFailed(f"Cannot call {where}: {session.describe(exc)}; not re-sent")
+                    raise error from None
+            self.events_received = 1
+            yield [event]
+        finally:
+            self._report = self.report
 
-    def _check_json(self, response: httpx.Response) -> None:
+    def _check(self, response: httpx.Response, session: HTTPSession) -> None:
+        redact = self.options.redactor
         status = self.http_status = response.status_code
         if not 200 <= status < 300:
-            raise HTTPStatusError(status, response.reason_phrase, self._error_body(response))
+            raise HTTPStatusError(status, redact(one_line(response.reason_phrase, 80)), session.excerpt(response))
         content_type = response.headers.get("content-type", "")
         if not _is_json(content_type):
-            body = self._error_body(response)
-            raise NotJSON(f"Expected a JSON answer, got Content-Type '{' '.join(content_type.split())[:80] or 'none'}' "
+            body = session.excerpt(response)
+            raise NotJSON(f"Expected a JSON answer, got Content-Type '{redact(one_line(content_type, 80)) or 'none'}' "
                           f"(HTTP {status})" + (f": {body}" if body else ""))
 
-    def _read_body(self, response: httpx.Response) -> bytes | None:
-        """The whole body, or None when it passes ``max_event_kb`` (status ``event_too_large``)."""
+    def _read(self, response: httpx.Response, session: HTTPSession) -> ServerSentEvent:
+        """The body as one event; past ``max_event_kb`` an ``OversizedEvent`` with its head."""
         limit = self.options.limits.max_event_bytes
         parts: list[bytes] = []
-        deadline = _Deadline(response, self.deadline - self._clock())
-        try:
-            for chunk in response.iter_bytes():
-                self.bytes_received += len(chunk)
-                parts.append(chunk)
-                if limit and self.bytes_received > limit:
-                    self.stop_reason = "event_too_large"
-                    return None
-        finally:
-            deadline.cancel()
-        return b"".join(parts)
+        for piece in session.body(response):
+            self.bytes_received += len(piece)
+            parts.append(piece)
+            if limit and self.bytes_received > limit:
+                head = b"".join(parts)[: OversizedEvent.HEAD_CHARS * 4].decode("utf-8", "replace")
+                return OversizedEvent(self.event_type, head[: OversizedEvent.HEAD_CHARS], None, self.bytes_received)
+        return ServerSentEvent(self.event_type, b"".join(parts).decode("utf-8", "replace"))

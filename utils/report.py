@@ -23,8 +23,12 @@ class EndState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StreamReport:
-    """The client's figures at the end of a run. ``error`` is a one-line reason when ``end`` is not
-    a clean one (LOST, IDLE_TIMEOUT, ...); a failure before any event raises instead."""
+    """The client's figures at the end of a run (``utils/sse_client.py``, ``utils/json_client.py``).
+
+    ``bytes_received`` counts decoded bytes (after Content-Encoding); ``elapsed`` is in seconds from
+    the first byte sent; ``last_event_id`` is the WHATWG last event ID string. ``error`` is one
+    masked line saying why for LOST, IDLE_TIMEOUT, TIMEOUT and MAX_STREAM_BYTES ends, None for
+    COMPLETED and NO_CONTENT. A failure before any event was delivered raises instead."""
 
     end: EndState
     http_status: int | None

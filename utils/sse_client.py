@@ -1,88 +1,72 @@
-"""The SSE client: httpx (connection, TLS, proxies, redirects) + our WHATWG decoder.
+"""The SSE client: one run's event stream over ``utils/http_attempt.py`` + our WHATWG decoder.
 
-``SSEClient(options).stream()`` yields the events of each network read as soon as the read
-returns (a burst becomes one list; a lone event is never held back), and handles everything
-that touches the network:
+``SSEClient(options).stream(finished)`` yields the events of each network read as soon as the
+read returns (a burst becomes one list; a lone event is never held back), then leaves
+``client.report`` (a frozen ``StreamReport``) saying how the stream ended. It owns what is
+particular to event streams:
 
 - request: ``Accept: text/event-stream``, ``Cache-Control: no-cache``, ``Last-Event-ID`` on
-  reconnect; status and Content-Type checks with the first bytes of an error body;
-- time: connect and read (silence) timeouts from httpx, and a deadline for the whole run that
-  also cuts a read blocked on a silent server;
-- reconnection as the WHATWG processing model says, with the server's ``retry:``, exponential
-  backoff with jitter, ``Retry-After``, 204 = stop, and no blind re-send of a POST;
-- limits on one event and on the whole stream;
-- the network policy, checked for every redirect hop and for the address actually connected to.
+  reconnect; the status (200 only) and Content-Type checks (WHATWG HTML §9.2.3 "establish the
+  connection": anything else fails the connection; 204/205 on a reconnect is the server's stop);
+- reconnection as the WHATWG processing model says (the server's ``retry:``, exponential backoff
+  with jitter, ``Retry-After`` on 429/502/503/504), but never a replay: a stream that delivered
+  events is reconnected only when the server gave an event id to resume from;
+- the limits on one event (the decoder) and on the whole stream (decoded bytes).
+
+Errors: raises ``SSERequestError`` subclasses (one masked line) only while nothing was delivered.
+After the first event every end is a report: ``end`` and, for LOST / IDLE_TIMEOUT / TIMEOUT /
+MAX_STREAM_BYTES, ``error`` saying why. ``finished()`` is the run saying it has its answer: a broken connection
+after that ends the stream as COMPLETED.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 from httpx_sse import ServerSentEvent
 
-from utils.errors import BlockedAddress, ConnectFailed, HTTPStatusError, NotEventStream
+from utils import sse_decoder
+from utils.errors import ConnectFailed, HTTPStatusError, NotEventStream, SSERequestError
+from utils.http_attempt import (
+    ATTEMPT_ERRORS,
+    READ,
+    RETRY_STATUSES,
+    Action,
+    HTTPSession,
+    RunClock,
+    Verdict,
+    is_idle,
+    one_line,
+    retry_after,
+    translate,
+)
 from utils.network_policy import NetworkPolicy
-from utils.pinned_transport import PinnedTransport, Resolver
+from utils.pinned_transport import Resolver
 from utils.report import EndState, StreamReport
 from utils.request_options import RequestOptions
-from utils.sse_decoder import EventTooLarge, SSEDecoder
+from utils.sse_decoder import SSEDecoder
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MAX_BACKOFF_S = 30.0
-ERROR_BODY_BYTES = 300
+# Until the decoder dispatches oversized events (contract C1), it raises this; gone after that merge.
+_EventTooLarge: type[Exception] | tuple[()] = getattr(sse_decoder, "EventTooLarge", ())
 
 
-class _Deadline:
-    """Cuts the socket of a response when the run's time is up, so that a read blocked on a
-    silent server returns at the deadline instead of at the end of the read timeout."""
-
-    def __init__(self, response: httpx.Response, seconds: float) -> None:
-        self._timer: threading.Timer | None = None
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None and seconds > 0:
-            self._timer = threading.Timer(seconds, self._cut, (sock,))
-            self._timer.daemon = True
-            self._timer.start()
-
-    @staticmethod
-    def _cut(sock: socket.socket) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+def never() -> bool:
+    return False
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _one_line(text: str, limit: int = ERROR_BODY_BYTES) -> str:
-    return " ".join(text.split())[:limit]
+def origin_bound_headers(options: RequestOptions) -> list[str]:
+    """Names of the request's headers that must not follow a redirect to another origin: every
+    header whose value holds a secret the run knows (administrator default headers are secret
+    inputs, and the token's header), on top of the credential names ``is_secret_header`` knows."""
+    return [name for name, value in options.headers if options.redactor.found_in(value)]
 
 
 class SSEClient:
@@ -95,33 +79,44 @@ class SSEClient:
         self.policy = policy or NetworkPolicy()
         self._transport = transport
         self._resolver = resolver
-        self._clock = clock
         self._sleep = sleep
+        self.clock = RunClock(options.limits.max_duration, clock)
         self.decoder = SSEDecoder(options.limits.max_event_bytes)
         self.http_status: int | None = None
         self.reconnects = 0
-        self.bytes_received = 0
+        self.bytes_received = 0  # decoded bytes
         self.events_received = 0
-        self.stop_reason = "completed"
-        self.started = clock()
-        self.deadline = self.started + options.limits.max_duration
+        self.end = EndState.COMPLETED
+        self.error: str | None = None
+        self._report: StreamReport | None = None
         # query_params are added to a query the URL already has (httpx's params= would replace it)
         self.url = httpx.URL(options.url).copy_merge_params(list(options.params))
 
-    @property
-    def elapsed(self) -> float:
-        return self._clock() - self.started
-
+    # -- what the run reads ----------------------------------------------------------------
     @property
     def report(self) -> StreamReport:
-        """The frozen figures of the run so far (read once, after ``stream()`` ends).
-        Skeleton: the transport refactor sets ``end`` and ``error`` itself."""
-        return StreamReport(end=EndState(self.stop_reason) if self.stop_reason in EndState._value2member_map_
-                            else EndState.COMPLETED, http_status=self.http_status, reconnects=self.reconnects,
+        """The frozen figures of the run: final once ``stream()`` ended, the figures so far before."""
+        if self._report is not None:
+            return self._report
+        return StreamReport(end=self.end, http_status=self.http_status, reconnects=self.reconnects,
                             bytes_received=self.bytes_received, events_received=self.events_received,
-                            last_event_id=self.decoder.last_event_id, elapsed=self.elapsed)
+                            last_event_id=self.decoder.last_event_id, elapsed=self.elapsed, error=self.error)
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock.elapsed
+
+    @property
+    def stop_reason(self) -> str:
+        """Deprecated: ``report.end``. Kept until ``StreamRun`` reads the report (the lead removes it)."""
+        return str(self.end)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _session(self) -> HTTPSession:
+        return HTTPSession(self.policy, self.clock, verify=self.options.ssl_verify, transport=self._transport,
+                           resolver=self._resolver, redactor=self.options.redactor,
+                           origin_bound=origin_bound_headers(self.options))
+
     def _headers(self) -> httpx.Headers:
         headers = httpx.Headers({"Accept": "text/event-stream", "Cache-Control": "no-cache"})
         for key, value in self.options.headers:
@@ -130,186 +125,189 @@ class SSEClient:
             headers["Last-Event-ID"] = self.decoder.last_event_id
         return headers
 
-    def _check_hop(self, request: httpx.Request) -> None:
-        if request.url.scheme not in ("http", "https"):
-            raise BlockedAddress(f"Redirect to a '{request.url.scheme}' URL refused")
-        self.policy.check_host(request.url.host)
-
-    def _client(self) -> httpx.Client:
-        """TLS, proxies and timeouts are not set here: with a transport given, httpx uses neither
-        its ``verify`` nor its proxy variables (the transport does both), and every request passes
-        its own ``_attempt_timeout()``."""
-        transport = self._transport or PinnedTransport(self.policy, self.options.ssl_verify, self._resolver)
-        return httpx.Client(
-            transport=transport,
-            follow_redirects=True,
-            max_redirects=10,
-            event_hooks={"request": [self._check_hop]},
-        )
-
-    def _attempt_timeout(self) -> httpx.Timeout:
-        """One attempt's timeouts, cut to the run's time left: a connect or a wait for the response
-        headers never carries the run past max_duration (past it, the daemon or, in serverless mode,
-        the SDK would end the call without a word)."""
+    def _open(self, session: HTTPSession):
         limits = self.options.limits
-        left = max(0.5, self.deadline - self._clock())
-        return httpx.Timeout(min(limits.connect_timeout, left), read=min(limits.read_timeout, left))
+        return session.open(self.options.method, self.url, self._headers(), self.options.content,
+                            limits.connect_timeout, limits.read_timeout)
 
-    def _may_resend(self) -> bool:
-        """A POST that delivered events is re-sent only when the server gave ids to resume from."""
-        if self.options.method in IDEMPOTENT or self.events_received == 0:
-            return True
-        return bool(self.decoder.last_event_id)
-
-    def _backoff(self, attempt: int, floor: float | None) -> float:
+    def _backoff(self, attempt: int, floor: float) -> float:
         base = (self.decoder.retry if self.decoder.retry is not None else self.options.limits.retry_interval_ms) / 1000
         delay = min(MAX_BACKOFF_S, base * 2 ** max(0, attempt - 1))
         delay = delay / 2 + random.uniform(0, delay / 2)  # equal jitter
-        return max(delay, floor or 0.0)
+        return max(delay, floor)
 
-    def _error_body(self, response: httpx.Response) -> str:
-        head = b""
-        try:
-            for chunk in response.iter_bytes():
-                head += chunk
-                if len(head) >= ERROR_BODY_BYTES:
-                    break
-        except httpx.HTTPError:
-            pass
-        return self.options.redactor(_one_line(head[:ERROR_BODY_BYTES].decode("utf-8", "replace")))
-
-    def _describe(self, exc: Exception) -> str:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return self.options.redactor(_one_line(f"{type(exc).__name__}: {text}", 200))
-
-    def _check(self, response: httpx.Response) -> float | None:
-        """Checks status and Content-Type. Returns the least delay before a retry when the
-        status asks for one, None when the stream may be read (or ended: 204)."""
+    def _judge(self, response: httpx.Response, session: HTTPSession, opened_before: bool) -> Verdict:
+        """The verdict on an answer's status and Content-Type (WHATWG "establish the connection":
+        200 with ``text/event-stream`` is read, 204/205 after a stream was read is the server's
+        clean stop). An answer that can never be a stream raises while nothing was delivered."""
+        redact = self.options.redactor
         status = self.http_status = response.status_code
+        phrase = redact(one_line(response.reason_phrase, 80))
         if status in RETRY_STATUSES:
-            return _retry_after(response) or 0.0
-        if status in (204, 205):
-            self.stop_reason = "no_content"
-            return None
-        if not 200 <= status < 300:
-            raise HTTPStatusError(status, response.reason_phrase, self._error_body(response))
+            return Verdict(Action.RETRY, retry_after(response) or 0.0,
+                           str(HTTPStatusError(status, phrase, session.excerpt(response))))
+        if status in (204, 205) and opened_before:
+            return Verdict(Action.STOP)  # no reason: a clean end
+        if status != 200:
+            detail = session.excerpt(response)
+            if 200 <= status < 300:
+                detail = "an event stream must answer 200 OK" + (f" ({detail})" if detail else "")
+            return self._refuse(HTTPStatusError(status, phrase, detail))
         content_type = response.headers.get("content-type", "")
         if content_type.split(";", 1)[0].strip().lower() != "text/event-stream":
-            body = self._error_body(response)
-            raise NotEventStream(
-                f"Expected Content-Type text/event-stream, got '{_one_line(content_type or 'none', 80)}' "
-                f"(HTTP {status})" + (f": {body}" if body else "")
-            )
-        return None
+            body = session.excerpt(response)
+            return self._refuse(NotEventStream(
+                f"Expected Content-Type text/event-stream, got '{redact(one_line(content_type or 'none', 80))}' "
+                f"(HTTP {status})" + (f": {body}" if body else "")))
+        return READ
+
+    def _refuse(self, error: SSERequestError) -> Verdict:
+        """No use trying again: raises while nothing was delivered, else a STOP with the reason."""
+        if self.events_received == 0:
+            raise error
+        return Verdict(Action.STOP, reason=str(error))
+
+    def _verdict_on(self, exc: BaseException, session: HTTPSession) -> Verdict:
+        """The verdict on an attempt's error: silence and broken connections may be retried;
+        a refused hop, a bad redirect or body may not."""
+        if is_idle(exc):
+            return Verdict(Action.RETRY, reason=f"no data for {self.options.limits.read_timeout:g} s (read_timeout)")
+        error = translate(exc, session, self.options.shown_url)
+        if type(error) is not ConnectFailed or isinstance(exc, httpx.TooManyRedirects):
+            return self._refuse(error)
+        return Verdict(Action.RETRY, reason=session.describe(exc))
 
     def probe(self) -> None:
         """Opens the stream, checks that it is an event stream, and closes it (no retries)."""
-        with self._client() as client, client.stream(
-            self.options.method, self.url, headers=self._headers(), timeout=self._attempt_timeout()
-        ) as response:
-            if self._check(response) is not None:
-                raise HTTPStatusError(response.status_code, response.reason_phrase, self._error_body(response))
+        with self._session() as session:
+            try:
+                with self._open(session) as response:
+                    verdict = self._judge(response, session, opened_before=False)
+                    if verdict.action is not Action.READ:
+                        raise ConnectFailed(verdict.reason or f"HTTP {response.status_code}")
+            except ATTEMPT_ERRORS as exc:
+                raise translate(exc, session, self.options.shown_url) from None
 
     # -- the run ---------------------------------------------------------------------------
-    def stream(self) -> Iterator[list[ServerSentEvent]]:
-        options = self.options
-        limits = options.limits
-        attempt = 0
-        with self._client() as client:
-            while True:
-                floor: float | None = None
-                failure = ""
-                idle = False  # the failure was silence past read_timeout
-                try:
-                    with client.stream(options.method, self.url, headers=self._headers(),
-                                       content=options.content, timeout=self._attempt_timeout()) as response:
-                        floor = self._check(response)
-                        if floor is not None:
-                            failure = f"HTTP {response.status_code} {response.reason_phrase}: " \
-                                      f"{self._error_body(response)}"
-                        elif self.stop_reason == "no_content":
-                            return
-                        else:
-                            attempt = 0  # backoff restarts once a stream opens
-                            yield from self._read(response)
-                            return
-                except (httpx.TransportError, httpx.TooManyRedirects) as exc:
-                    if isinstance(exc, httpx.TooManyRedirects):
-                        raise ConnectFailed(f"Too many redirects from {options.shown_url}") from None
-                    idle = isinstance(exc, httpx.ReadTimeout)
-                    failure = f"no data for {limits.read_timeout:g} s (read_timeout)" if idle else self._describe(exc)
-                    if self._clock() >= self.deadline:
-                        if idle:
-                            failure = "no response before the time ran out"
-                        self._out_of_time(failure)
-                        return
-                except EventTooLarge as exc:
-                    self.stop_reason = "event_too_large"
-                    logger.warning("stream ended: %s", exc)
-                    return
-                # A failure that may be retried: `attempt` counts failures in a row (the backoff),
-                # `reconnects` all of the run's reconnects (bounded by max_retries).
-                attempt += 1
-                resend = self._may_resend()
-                if self.reconnects >= limits.max_retries or not resend:
-                    self._give_up(failure, resend, idle, http_status=floor is not None)
-                    return
-                delay = self._backoff(attempt, floor)
-                if self._clock() + delay >= self.deadline:
-                    self._out_of_time(f"{failure}; the next attempt would pass max_duration")
-                    return
-                self.reconnects += 1
-                logger.info("reconnecting in %.2f s (attempt %d of %d): %s", delay, attempt, limits.max_retries,
-                            failure)
-                self._sleep(delay)
-
-    def _read(self, response: httpx.Response) -> Iterator[list[ServerSentEvent]]:
-        limits = self.options.limits
-        decoder = self.decoder
-        decoder.new_stream()
-        deadline = _Deadline(response, self.deadline - self._clock())
+    def stream(self, finished: Callable[[], bool] = never) -> Iterator[list[ServerSentEvent]]:
+        """Events per network read; see the module's docstring. ``client.report`` is final after."""
         try:
-            for chunk in response.iter_bytes():
-                self.bytes_received += len(chunk)
-                events = decoder.feed(chunk)
-                if events:
-                    self.events_received += len(events)
-                    yield events
-                if limits.max_stream_bytes and self.bytes_received > limits.max_stream_bytes:
-                    self.stop_reason = "max_stream_bytes"
-                    return
-                if self._clock() >= self.deadline:
-                    self.stop_reason = "timeout"
-                    return
-        except httpx.TransportError:
-            if self._clock() >= self.deadline:  # the deadline cut the socket
-                self.stop_reason = "timeout"
-                return
-            raise
+            with self._session() as session:
+                yield from self._attempts(session, finished)
         finally:
-            deadline.cancel()
-        if self._clock() >= self.deadline:
-            self.stop_reason = "timeout"
+            self._report = self.report
 
-    def _out_of_time(self, failure: str) -> None:
-        """The run's time is up between attempts: a timeout if the run streamed, else a failure."""
+    def _attempts(self, session: HTTPSession, finished: Callable[[], bool]) -> Iterator[list[ServerSentEvent]]:
+        limits = self.options.limits
+        failures = 0  # failures in a row: the backoff's exponent (it restarts when a stream opens)
+        opened = False
+        while True:
+            idle = False
+            try:
+                with self._open(session) as response:
+                    verdict = self._judge(response, session, opened)
+                    if verdict.action is Action.READ:
+                        opened = True
+                        failures = 0
+                        yield from self._read(session, response)
+                        return
+            except ATTEMPT_ERRORS as exc:
+                if finished():  # the run has its answer: a broken end is still its end
+                    return
+                if self.clock.expired():
+                    self._time_up("no response before the time ran out" if self.clock.cut
+                                  else session.describe(exc))
+                    return
+                idle = is_idle(exc)
+                verdict = self._verdict_on(exc, session)
+            except _EventTooLarge as exc:
+                self.end = "event_too_large"  # type: ignore[assignment]  # until the decoder merge
+                logger.warning("stream ended: %s", exc)
+                return
+            if verdict.action is Action.STOP:
+                if verdict.reason:
+                    self._lost(verdict.reason, idle=False)
+                else:
+                    self.end = EndState.NO_CONTENT
+                return
+            # RETRY: allowed only while it cannot replay, and within max_retries and max_duration.
+            failures += 1
+            why_not = self._why_not_resume()
+            if why_not or self.reconnects >= limits.max_retries:
+                self._give_up(verdict.reason, idle, why_not)
+                return
+            delay = self._backoff(failures, verdict.delay)
+            if self.clock.now() + delay >= self.clock.at:
+                self._time_up(f"{verdict.reason}; the next attempt would pass max_duration")
+                return
+            self.reconnects += 1
+            logger.info("reconnecting in %.2f s (attempt %d of %d): %s", delay, self.reconnects, limits.max_retries,
+                        verdict.reason)
+            self._sleep(delay)
+
+    def _read(self, session: HTTPSession, response: httpx.Response) -> Iterator[list[ServerSentEvent]]:
+        max_bytes = self.options.limits.max_stream_bytes
+        decoder = self.decoder
+        feed = decoder.feed
+        decoder.new_stream()
+        clock = self.clock
+        for piece in session.body(response):
+            self.bytes_received += len(piece)
+            events = feed(piece)
+            if events:
+                self.events_received += len(events)
+                yield events
+            if max_bytes and self.bytes_received > max_bytes:
+                self.end = EndState.MAX_STREAM_BYTES
+                self.error = (f"max_stream_mb ({max_bytes / (1 << 20):g} MiB of decoded data) reached after "
+                              f"{self.events_received} events")
+                return
+            if clock.expired():
+                self._time_up("")
+                return
+        if clock.expired():
+            self._time_up("")
+
+    # -- ends ------------------------------------------------------------------------------
+    def _why_not_resume(self) -> str:
+        """"" when a reconnect cannot replay anything; else why it could."""
+        if self.events_received == 0 or self.decoder.last_event_id:
+            return ""
+        return "the server sent no event ids to resume from"
+
+    def _time_up(self, failure: str) -> None:
+        """max_duration passed: a TIMEOUT end if the run delivered events, else a failure."""
+        if self.events_received == 0:
+            detail = f": {failure}" if failure else ""
+            raise ConnectFailed(f"Cannot stream from {self.options.shown_url} within max_duration "
+                                f"({self.options.limits.max_duration:g} s){detail}")
+        self.end = EndState.TIMEOUT
+        self.error = f"max_duration ({self.options.limits.max_duration:g} s) passed after {self.events_received} events"
+
+    def _lost(self, failure: str, idle: bool, why: str = "") -> None:
+        """An end after events: LOST (or IDLE_TIMEOUT for silence) with a one-line error."""
+        n = self.events_received
+        if idle:
+            self.end = EndState.IDLE_TIMEOUT
+            self.error = f"no data for {self.options.limits.read_timeout:g} s (read_timeout) after {n} events"
+        else:
+            self.end = EndState.LOST
+            self.error = f"connection lost after {n} events ({failure})"
+        if why:
+            self.error += f"; not reconnected, because {why}"
+        elif self.reconnects:
+            self.error += f"; no reconnect left after {self.reconnects}"
+        self.error = self.options.redactor(self.error)
+
+    def _give_up(self, failure: str, idle: bool, why_not: str) -> None:
+        """No retry left or allowed: after events an end with an error; before, a failure."""
         if self.events_received:
-            self.stop_reason = "timeout"
+            self._lost(failure, idle, why_not)
             return
-        raise ConnectFailed(f"Cannot stream from {self.options.shown_url} within max_duration: {failure}")
-
-    def _give_up(self, failure: str, resend: bool, idle: bool, http_status: bool) -> None:
-        """No retry left or allowed: silence after events ends the run; anything else fails it."""
-        if idle and self.events_received:
-            self.stop_reason = "idle_timeout"
-            return
-        where = self.options.shown_url
-        if not resend:
-            raise ConnectFailed(
-                f"Connection to {where} lost after {self.events_received} events ({failure}); not re-sent, "
-                f"because a {self.options.method} without event ids could run the request twice"
-            )
         tries = f" after {self.reconnects} reconnects" if self.reconnects else ""
-        if http_status:  # the failure already names the status and the start of the body
-            raise ConnectFailed(f"{failure}{tries}".strip())
-        raise ConnectFailed(f"Cannot stream from {where}{tries}: {failure}")
+        if failure.startswith("HTTP "):  # the failure already names the status and the start of the body
+            raise ConnectFailed(f"{failure}{tries}")
+        raise ConnectFailed(f"Cannot stream from {self.options.shown_url}{tries}: {failure}")
+
+
+__all__ = ["SSEClient", "SSERequestError"]

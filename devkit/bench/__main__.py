@@ -2,10 +2,11 @@
 
 Parts: ``clients`` (raw httpx / httpx-sse / our client on small and 64 KiB events), ``e2e``
 (the whole plugin, text mode, 100,000 events), ``latency`` (an event every 50 ms), ``concurrency``
-(50 invocations at once), ``memory`` (1 GiB through the plugin), ``paced`` (many chats: N paced LLM-like
-streams at once, against a minimal plugin on the same SDK and a minimal gevent program; see
-``devkit/bench/paced.py``). Everything talks to SSE servers in separate processes on 127.0.0.1. Not
-part of the test suite.
+(50 invocations at once), ``memory`` (1 GiB through the plugin), ``fairness`` (a flood and a slow
+stream in one plugin: gaps and heartbeats), ``bomb`` (peak RSS under a gzip bomb), ``paced`` (many chats: N
+paced LLM-like streams at once, against a minimal plugin on the same SDK and a minimal gevent program; see
+``devkit/bench/paced.py``). Everything talks to SSE servers in separate processes on 127.0.0.1. Not part
+of the test suite.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import sys
 import time
 from importlib.metadata import version
 
-from devkit.bench import clients, paced, plugin
+from devkit.bench import clients, paced, plugin, transport
 
-PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "paced")
+PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "fairness", "bomb", "paced")
 
 
 def machine() -> str:
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                 lines = paced.run([int(n) for n in args.paced_n.split(",")], args.paced_seconds)
             elif part == "concurrency":
                 lines = plugin.concurrency(base, runs, heartbeat=args.heartbeat)
+            elif part == "fairness":
+                lines = transport.fairness(base, runs)
+            elif part == "bomb":
+                lines = transport.bomb_memory(base, runs)
             else:
                 lines = plugin.memory(base, runs, total=int(args.memory_gib * (1 << 30)), mode=args.memory_mode)
             print("\n".join(lines), flush=True)
