@@ -43,8 +43,8 @@ logger = logging.getLogger(__name__)
 PARAMETER = "upload_files"
 UPLOAD_PATH = "/files/upload"
 MAX_ANSWER_BYTES = 64 * 1024
-# Dify's file types by extension (api/constants/__init__.py; video is checked before audio, so
-# webm is a video). Documents: the default ETL's list plus the Unstructured ETL's extra ones.
+# Dify's file types by extension (api/constants/__init__.py: webm is a video only). Documents: the
+# default ETL's list plus the Unstructured ETL's extra ones.
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "gif", "svg"})
 VIDEO_EXTENSIONS = frozenset({"mp4", "mov", "mpeg", "webm"})
 AUDIO_EXTENSIONS = frozenset({"mp3", "m4a", "wav", "amr", "mpga"})
