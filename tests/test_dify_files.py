@@ -76,6 +76,22 @@ def test_urls_in_the_string_files_parameter_are_typed_by_the_same_rule() -> None
     assert [f["type"] for f in body["files"]] == ["video", "document", "document"]
 
 
+@given(st.text(max_size=60), st.text(alphabet=st.characters(codec="ascii"), max_size=8), st.text(max_size=30))
+def test_any_file_name_makes_one_well_formed_multipart_part(name: str, extension: str, user: str) -> None:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    from utils.dify_files import _multipart
+
+    file = DifyFile(name, "http://files.test/x", lambda: b"", "image/png", extension)
+    body, content_type = _multipart(file, b"\x00DATA\r\n--", user)
+    form = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    parts = list(form.iter_parts())
+    assert [p.get_param("name", header="content-disposition") for p in parts] == ["user", "file"]
+    assert parts[1].get_payload(decode=True) == b"\x00DATA\r\n--"
+    assert parts[1].get_filename()  # Dify refuses a part without a file name
+
+
 # -- the request: where the files go, what is refused before any upload ------------------------------
 def test_files_go_to_the_named_input_as_one_object_or_a_list(server) -> None:
     dify = FakeDify(server, variables={"image": "file", "photos": "file-list"})
