@@ -8,11 +8,11 @@ and the run request as Dify does, directly and through the plugin runtime."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,10 +35,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"IMAGE-BYTES-MARKER-7f3a" * 40  # the marker must 
 
 
 def as_dify_file(sent: dict[str, Any]) -> DifyFile:
-    """What tools/dify_app.py makes of a file Dify sends (the SDK's File, then File.blob)."""
+    """What tools/dify_app.py makes of a file Dify sends (the SDK's File)."""
     return DifyFile(filename=sent["filename"], url=sent["url"], mime_type=sent["mime_type"],
-                    extension=sent["extension"], size=sent["size"],
-                    read=lambda: httpx.get(sent["url"]).raise_for_status().content)
+                    extension=sent["extension"], size=sent["size"])
 
 
 def params(server, app_type: str = "workflow", **extra: Any) -> dict[str, Any]:
@@ -83,7 +82,7 @@ def test_any_file_name_makes_one_well_formed_multipart_part(name: str, extension
 
     from utils.dify_files import _multipart
 
-    file = DifyFile(name, "http://files.test/x", lambda: b"", "image/png", extension)
+    file = DifyFile(name, "http://files.test/x", "image/png", extension)
     body, content_type = _multipart(file, b"\x00DATA\r\n--", user)
     form = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     parts = list(form.iter_parts())
@@ -134,9 +133,11 @@ def test_the_multipart_upload_is_what_difys_api_takes(server) -> None:
 def test_the_uploads_count_against_max_duration(server) -> None:
     dify = FakeDify(server)
     slow = dify.source("a.png", PNG, "image/png")
+    path = slow["url"].split("?")[0].removeprefix(server.url)
+    served = server.routes[path]
+    server.route(path, lambda r, w: time.sleep(0.3) or served(r, w))
     request = build_dify_request({**params(server), "file_input": "image", "max_duration": 30,
-                                  "upload_files": [DifyFile("a.png", slow["url"], lambda: time.sleep(0.3) or PNG,
-                                                            "image/png", "png")]})
+                                  "upload_files": [as_dify_file(slow)]})
     after = with_uploads(request)
     assert 28 < after.options.limits.max_duration <= 29.8
     assert after.options.limits.read_timeout <= after.options.limits.max_duration
@@ -223,21 +224,45 @@ def test_a_file_the_plugin_cannot_read_from_dify(server, how: str) -> None:
     assert not dify.upload_requests
 
 
+def test_a_file_is_read_up_to_a_bound(server) -> None:
+    dify = FakeDify(server)
+    sent = dify.source("huge.png", PNG, "image/png")
+    request = build_dify_request({**params(server), "upload_files": [as_dify_file(sent)]})
+    small = dataclasses.replace(request.options.limits, max_stream_bytes=len(PNG) - 1)
+    request = dataclasses.replace(request, options=dataclasses.replace(request.options, limits=small))
+    with pytest.raises(FileUploadError) as caught:
+        with_uploads(request)
+    assert "'huge.png' is larger than 0.00" in str(caught.value) and "the most this tool reads of a file" in str(
+        caught.value)
+    assert not dify.upload_requests
+
+
 def test_an_answer_without_a_file_id(server) -> None:
     dify = FakeDify(server)
     server.route("/v1/files/upload", lambda r, w: w.body(201, '{"name": "a.png"}'))
     assert "has no file id" in str(failure(server, dify, dify.source("a.png", PNG, "image/png")))
 
 
-def test_an_upload_blocked_by_the_network_policy_is_one_line(server) -> None:
-    from utils.network_policy import NetworkPolicy
-
+def test_a_file_url_is_read_under_the_network_policy(server) -> None:
+    """A workflow's file may be a URL its user typed: reading it must not reach what the tool may
+    not (cloud metadata here, refused before any connection), or its bytes would go to the app."""
     dify = FakeDify(server)
-    request = build_dify_request({**params(server), "upload_files": [as_dify_file(dify.source("a.png", PNG,
-                                                                                               "image/png"))]})
+    sent = dify.source("creds.txt", b"x", "text/plain")
+    sent["url"] = "http://169.254.169.254/latest/meta-data/iam/security-credentials/role"
+    error = failure(server, dify, sent)
+    assert "cannot read 'creds.txt': this tool's network policy refuses its URL" in str(error)
+    assert "cloud metadata" in str(error) and not dify.upload_requests
+
+
+def test_an_upload_blocked_by_the_network_policy_is_one_line(server) -> None:
+    dify = FakeDify(server)
+    sent = dify.source("a.png", PNG, "image/png")
+    request = build_dify_request({"base_url": "http://169.254.169.254/v1", "api_key": KEY, "app_type": "workflow",
+                                  "upload_files": [as_dify_file(sent)]})
     with pytest.raises(FileUploadError) as caught:
-        with_uploads(request, NetworkPolicy(allow_private=False))
-    assert "cannot upload 'a.png'" in str(caught.value) and "\n" not in str(caught.value)
+        with_uploads(request)
+    assert str(caught.value).startswith("'upload_files': cannot upload 'a.png' to http://169.254.169.254/")
+    assert "cloud metadata" in str(caught.value) and "\n" not in str(caught.value)
     assert not dify.upload_requests
 
 

@@ -19,12 +19,12 @@ from utils.request_options import output_mode
 
 
 def plain_files(value: Any) -> Any:
-    """The SDK's ``File`` objects (built from the file dicts Dify sends) as ``DifyFile``s, whose
-    bytes are read through ``File.blob`` (a GET of Dify's signed file URL); any other value is
-    left for ``utils/`` to judge."""
+    """The SDK's ``File`` objects (built from the file dicts Dify sends) as ``DifyFile``s; any
+    other value is left for ``utils/`` to judge. The bytes are read by ``utils/dify_files.py`` on
+    the run's policy-checked transport, not by ``File.blob``."""
     if isinstance(value, File):
-        return DifyFile(filename=value.filename or "", url=value.url, read=lambda: value.blob,
-                        mime_type=value.mime_type or "", extension=value.extension or "", size=value.size)
+        return DifyFile(filename=value.filename or "", url=value.url, mime_type=value.mime_type or "",
+                        extension=value.extension or "", size=value.size)
     if isinstance(value, list):
         return [plain_files(item) for item in value]
     return value

@@ -2,11 +2,14 @@
 ``POST <base_url>/files/upload`` it, and refer to the upload in the run's request.
 
 - ``DifyFile``: one file as the SDK hands it to a tool (Dify's ``File``: ``filename``, ``mime_type``,
-  ``extension``, ``size``, ``type``, the signed ``url``), as plain values plus ``read``, a callable
-  returning its bytes (the tool passes ``File.blob``, which GETs the signed URL). The URL is a secret.
-- ``upload_files(files, options, policy)``: each file sent as multipart ``file`` + ``user`` with the
-  app key as Bearer, over the run's HTTP attempt (``utils/http_attempt.py``: pinned transport,
-  network policy on every hop, the run's deadline, bounded decoding). Returns ``UploadedFile``s.
+  ``extension``, ``size``, the signed ``url``) as plain values. The URL is a secret.
+- ``upload_files(files, options, base_url, user, policy)``: each file read from its URL and sent
+  as multipart ``file`` + ``user`` with the app key as Bearer, both over the run's HTTP attempt
+  (``utils/http_attempt.py``: pinned transport, network policy on every hop, the run's deadline,
+  bounded decoding). The read is not the SDK's ``File.blob``: that GET has no network policy (a
+  file given by URL would let a workflow user make the plugin fetch any address, cloud metadata
+  included, and hand the bytes to the called app), no size bound and no deadline.
+  Returns ``UploadedFile``s.
 - ``UploadedFile.reference``: ``{"type", "transfer_method": "local_file", "upload_file_id"}``, the
   file object the service API takes in ``files`` (chat) or in a file input (workflow).
 - ``file_type(extension, mime_type)``: Dify's own rule for a file's type (image, document, audio,
@@ -24,19 +27,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
 
-from utils.errors import SSERequestError
+from utils.errors import BlockedAddress, SSERequestError
 from utils.http_attempt import ATTEMPT_ERRORS, HTTPSession, RunClock, one_line
 from utils.network_policy import NetworkPolicy
 from utils.secrets import url_secrets
 
 if TYPE_CHECKING:  # utils/parameters.py reads file types from here: no import of the options at load time
-    from utils.request_options import RequestOptions
+    from utils.request_options import Limits, RequestOptions
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +86,12 @@ def file_type(extension: str, mime_type: str = "") -> str:
 
 @dataclass(frozen=True)
 class DifyFile:
-    """One file from the calling workflow. ``url`` is Dify's signed file URL (a secret: it grants
-    reading the file until it expires, FILES_ACCESS_TIMEOUT, 300 s by default); ``read()`` returns
-    the file's bytes and may raise anything (the upload turns it into one line)."""
+    """One file from the calling workflow. ``url`` is where its bytes are read: Dify's signed file
+    URL (a secret: it grants reading the file until it expires, FILES_ACCESS_TIMEOUT, 300 s by
+    default), or the remote URL of a file given by URL."""
 
     filename: str
     url: str = field(repr=False)
-    read: Callable[[], bytes] = field(repr=False, compare=False)
     mime_type: str = ""
     extension: str = ""  # without the dot, lower-case
     size: int | None = None  # bytes, as Dify reports it
@@ -128,19 +130,38 @@ class UploadedFile:
         return {"type": self.type, "transfer_method": "local_file", "upload_file_id": self.id}
 
 
-def _read(file: DifyFile, redact: Callable[[str], str]) -> bytes:
+def _cannot_read(file: DifyFile, detail: str) -> FileUploadError:
+    return FileUploadError(f"cannot read '{file.upload_name}' from Dify's file URL ({detail}); {FILES_URL_HINT}")
+
+
+def _read(session: HTTPSession, file: DifyFile, limits: Limits) -> bytes:
+    """The file's bytes, GET from its URL on the run's session: the network policy applies (a
+    file of a workflow may be a remote URL a user typed, so the URL is not trusted further than
+    any other), no credential is sent, the deadline holds, and at most ``limits.max_stream_bytes``
+    (256 MiB for ``dify_app``) is read."""
+    if not file.url.lower().startswith(("http://", "https://")):
+        raise _cannot_read(file, "the URL has no http(s) address: FILES_URL is empty")
+    limit = limits.max_stream_bytes
     try:
-        data = file.read()
-    except httpx.HTTPStatusError as exc:
-        detail = f"HTTP {exc.response.status_code}"
-    except Exception as exc:  # the SDK's reader raises httpx errors and ValueError; never show the URL
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        detail = redact(one_line(f"{type(exc).__name__}: {text}".rstrip(": "), 120))
-    else:
-        if isinstance(data, (bytes, bytearray)):
-            return bytes(data)
-        detail = f"got {type(data).__name__}, not bytes"
-    raise FileUploadError(f"cannot read '{file.upload_name}' from Dify's file URL ({detail}); {FILES_URL_HINT}")
+        with session.open("GET", httpx.URL(file.url), httpx.Headers({"Accept": "*/*"}), None,
+                          limits.connect_timeout, limits.read_timeout) as response:
+            if response.status_code != 200:
+                raise _cannot_read(file, f"HTTP {response.status_code}")
+            parts: list[bytes] = []
+            size = 0
+            for piece in session.body(response):
+                size += len(piece)
+                if limit and size > limit:
+                    raise FileUploadError(f"'{file.upload_name}' is larger than {limit / (1024 * 1024):g} MiB, "
+                                          "the most this tool reads of a file")
+                parts.append(piece)
+    except BlockedAddress as exc:
+        raise FileUploadError(f"cannot read '{file.upload_name}': this tool's network policy refuses its URL ({exc})"
+                              ) from None
+    except ATTEMPT_ERRORS as exc:
+        said = str(exc) if isinstance(exc, SSERequestError) else session.describe(exc)
+        raise _cannot_read(file, said) from None
+    return b"".join(parts)
 
 
 def _refusal(status: int, body: str, filename: str) -> FileUploadError:
@@ -228,7 +249,7 @@ def upload_files(files: Sequence[DifyFile], options: RequestOptions, base_url: s
     with HTTPSession(policy, clock, verify=options.ssl_verify, transport=transport, redactor=redact,
                      origin_bound=origin_bound_headers(options)) as session:
         for file in files:
-            data = _read(file, redact)
+            data = _read(session, file, limits)
             content, content_type = _multipart(file, data, user)
             del data
             try:
