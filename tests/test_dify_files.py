@@ -83,7 +83,8 @@ def test_any_file_name_makes_one_well_formed_multipart_part(name: str, extension
     from utils.dify_files import _multipart
 
     file = DifyFile(name, "http://files.test/x", "image/png", extension)
-    body, content_type = _multipart(file, b"\x00DATA\r\n--", user)
+    pieces, content_type = _multipart(file, [b"\x00DA", b"TA\r\n--"], user)
+    body = b"".join(pieces)
     form = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     parts = list(form.iter_parts())
     assert [p.get_param("name", header="content-disposition") for p in parts] == ["user", "file"]

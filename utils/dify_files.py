@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -134,8 +135,8 @@ def _cannot_read(file: DifyFile, detail: str) -> FileUploadError:
     return FileUploadError(f"cannot read '{file.upload_name}' from Dify's file URL ({detail}); {FILES_URL_HINT}")
 
 
-def _read(session: HTTPSession, file: DifyFile, limits: Limits) -> bytes:
-    """The file's bytes, GET from its URL on the run's session: the network policy applies (a
+def _read(session: HTTPSession, file: DifyFile, limits: Limits) -> list[bytes]:
+    """The file's bytes in pieces, GET from its URL on the run's session: the network policy applies (a
     file of a workflow may be a remote URL a user typed, so the URL is not trusted further than
     any other), no credential is sent, the deadline holds, and at most ``limits.max_stream_bytes``
     (256 MiB for ``dify_app``) is read."""
@@ -161,7 +162,7 @@ def _read(session: HTTPSession, file: DifyFile, limits: Limits) -> bytes:
     except ATTEMPT_ERRORS as exc:
         said = str(exc) if isinstance(exc, SSERequestError) else session.describe(exc)
         raise _cannot_read(file, said) from None
-    return b"".join(parts)
+    return parts
 
 
 def _refusal(status: int, body: str, filename: str) -> FileUploadError:
@@ -188,16 +189,25 @@ def _refusal(status: int, body: str, filename: str) -> FileUploadError:
     return FileUploadError(problem, status)
 
 
-def _multipart(file: DifyFile, data: bytes, user: str) -> tuple[bytes, str]:
-    """(body, Content-Type) of the multipart form ``file`` + ``user`` (httpx writes it)."""
+def _multipart(file: DifyFile, pieces: Sequence[bytes], user: str) -> tuple[list[bytes], str]:
+    """(body pieces, Content-Type) of the multipart form ``file`` + ``user``. httpx writes the
+    framing (boundary, escaped names) around a placeholder, and the file's pieces go between its
+    two halves as they are: sent piece by piece with a Content-Length, the body costs no copy of
+    the file (a joined body is copied again by the HTTP/1.1 writer: three times the file in memory)."""
+    placeholder = b"\0" + secrets.token_hex(16).encode() + b"\0"
     request = httpx.Request("POST", "http://upload.invalid/", data={"user": user},
-                            files={"file": (file.upload_name, data, file.mime_type or "application/octet-stream")})
-    return request.read(), request.headers["Content-Type"]
+                            files={"file": (file.upload_name, placeholder, file.mime_type or "application/octet-stream")})
+    head, tail = request.read().split(placeholder)
+    return [head, *pieces, tail], request.headers["Content-Type"]
 
 
-def _headers(options: RequestOptions, content_type: str) -> httpx.Headers:
-    headers = httpx.Headers([(k, v) for k, v in options.headers if k.lower() not in ("content-type", "accept")])
+def _headers(options: RequestOptions, content_type: str, length: int) -> httpx.Headers:
+    """The run's headers (app key, administrator's defaults) for the upload. With Content-Length
+    given, httpx sends the pieces as they are instead of chunked (a length Dify's server needs)."""
+    skip = ("content-type", "accept", "content-length", "transfer-encoding")
+    headers = httpx.Headers([(k, v) for k, v in options.headers if k.lower() not in skip])
     headers["Content-Type"] = content_type
+    headers["Content-Length"] = str(length)
     headers["Accept"] = "application/json"
     return headers
 
@@ -249,11 +259,11 @@ def upload_files(files: Sequence[DifyFile], options: RequestOptions, base_url: s
     with HTTPSession(policy, clock, verify=options.ssl_verify, transport=transport, redactor=redact,
                      origin_bound=origin_bound_headers(options)) as session:
         for file in files:
-            data = _read(session, file, limits)
-            content, content_type = _multipart(file, data, user)
-            del data
+            body_pieces, content_type = _multipart(file, _read(session, file, limits), user)
+            headers = _headers(options, content_type, sum(map(len, body_pieces)))
             try:
-                with session.open("POST", url, _headers(options, content_type), content, limits.connect_timeout,
+                # a list, not bytes: httpx sends it piece by piece, and again on a 307/308 redirect
+                with session.open("POST", url, headers, body_pieces, limits.connect_timeout,  # type: ignore[arg-type]
                                   limits.read_timeout) as response:
                     if not 200 <= response.status_code < 300:
                         raise _refusal(response.status_code, session.excerpt(response), file.upload_name)
