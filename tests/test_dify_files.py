@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devkit.fake_dify import KEY, SECRET_SIGN, FakeDify
 from devkit.plugin_runner import error_of, summary_of, texts
-from tests.fake_dify import KEY, SECRET_SIGN, FakeDify
 from utils.dify_api import build_dify_request, with_uploads
 from utils.dify_files import (
     AUDIO_EXTENSIONS,

@@ -1,5 +1,5 @@
-"""A local look-alike of the Dify pieces a ``dify_app`` call with files touches, on the test SSE
-server (127.0.0.1): the calling Dify's signed file URL (``/files/<id>/file-preview``), and the
+"""A local look-alike (for tests and benchmarks) of the Dify pieces a ``dify_app`` call with files
+touches, on the test SSE server (127.0.0.1): the calling Dify's signed file URL (``/files/<id>/file-preview``), and the
 called app's service API ``/v1/files/upload``, ``/v1/workflows/run`` and ``/v1/chat-messages``.
 
 It checks requests the way Dify does and records what it accepted:
