@@ -23,6 +23,7 @@ from devkit.plugin_runner import error_of
 from utils.dify_api import build_dify_request
 from utils.errors import InvalidParameter
 from utils.parameters import (
+    MAX_LITERAL_CHARS,
     TOOLS,
     ToolParams,
     check_jmespath,
@@ -266,8 +267,11 @@ def _only_invalid_parameter(parse, text: str) -> None:
         assert "\n" not in str(exc)
 
 
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+def _containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8), _containers,
                        max_leaves=12)
 USER_TEXT = st.one_of(
     st.text(max_size=80),
@@ -347,3 +351,19 @@ def test_dify_app_inputs_as_a_python_repr_reach_the_app_as_json_through_the_plug
     request = server.requests[-1]
     assert request.path == "/v1/workflows/run"
     assert json.loads(request.body)["inputs"] == {"topic": "SSE", "n": 2}
+
+
+def test_a_python_literal_is_read_up_to_its_bound_and_longer_text_must_be_json() -> None:
+    def literal(size: int) -> str:
+        items, n = [], 0
+        while sum(map(len, items)) < size:
+            items.append(f"'k{n}': True, ")
+            n += 1
+        return "{" + "".join(items) + "}"
+
+    assert len(parse_structured(literal(MAX_LITERAL_CHARS - 100), "body")) > 1000
+    with pytest.raises(InvalidParameter) as err:
+        parse_structured(literal(MAX_LITERAL_CHARS + 100), "body")
+    assert "longer text must be JSON" in str(err.value)
+    big_json = json.dumps({f"k{n}": True for n in range(20_000)})
+    assert len(big_json) > MAX_LITERAL_CHARS and len(parse_structured(big_json, "body")) == 20_000

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import gc
+import io
+import json
+import logging
+import os
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devkit.plugin_runner import summary_of
 from devkit.sse_server import Request, Writer
 from tests.helpers import collect, options, run
 from utils.errors import ConnectFailed, HTTPStatusError
-from utils.secrets import Redactor
+from utils.secrets import Redactor, install_log_filter, url_secrets
 from utils.sse_client import SSEClient
 
 TOKEN = "sk-live-0123456789abcdef"
@@ -97,3 +112,124 @@ def test_a_server_echoing_the_token_in_its_events_shows_it_masked_everywhere(plu
         assert summary["events"][0]["data"] == "your header was ***"  # the whole header value is a secret
         assert summary["events"][1]["data"] == "plain event"
         assert all(TOKEN.encode() not in f.raw for f in frames), mode
+
+
+# -- every form of every secret (issue 18.3) -------------------------------------------------------
+SECRET_TEXT = st.text(st.characters(blacklist_categories=("Cs",), max_codepoint=0xFFFF), min_size=8, max_size=24)
+
+
+ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def encoded_forms(secret: str) -> dict[str, str]:
+    json_form = json.dumps(secret)[1:-1]
+    return {
+        "raw": secret,
+        "ascii upper-case": secret.translate(ASCII_UPPER),
+        "ascii lower-case": secret.translate(ASCII_LOWER),
+        "percent": quote(secret, safe=""),
+        "percent, lower hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")),
+        "percent, slash kept": quote(secret),
+        "form (+ for space)": quote_plus(secret, safe=""),
+        "json": json_form,
+        "json, ascii": json.dumps(secret, ensure_ascii=True)[1:-1],
+        "json, slash escaped": json_form.replace("/", "\\/"),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(SECRET_TEXT, st.sampled_from(["", "x ", "é/", "%2"]), st.sampled_from(["", " y", "/é", "%"]))
+def test_every_encoded_form_of_a_secret_is_masked(secret, before, after):
+    redact = Redactor([secret])
+    for name, form in encoded_forms(secret).items():
+        text = f"{before}{form}{after}"
+        assert redact.found_in(text), name
+        assert form not in redact(text), name
+
+
+def test_the_basic_pair_of_the_url_user_info_is_masked():
+    url = f"https://alice:{quote(PASSWORD, safe='')}@api.test/s"
+    pair = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    redact = Redactor(url_secrets(url))
+    assert redact(f"Authorization: Basic {pair}") == "Authorization: Basic ***"
+    assert redact(pair.rstrip("=")) == "***"  # without its padding too
+
+
+def test_a_basic_header_masks_the_pair_and_password_it_decodes_to():
+    pair = base64.b64encode(b"carol:correct-horse-9").decode()
+    redact = Redactor([f"Basic {pair}"])
+    assert redact(f"{pair} carol:correct-horse-9 correct-horse-9") == "*** *** ***"
+
+
+def test_the_token_after_bearer_is_masked_alone():
+    assert Redactor([f"Bearer {TOKEN}"])(f"token={TOKEN}") == "token=***"
+
+
+@pytest.mark.parametrize("query, shown", [
+    ("sig=abc%2Bdef%2Fghi%3D&v=1", "sig=***&v=1"),
+    ("X-Amz-Signature=ab12&X-Amz-Credential=AKIA%2F2024&lang=en", "X-Amz-Signature=***&X-Amz-Credential=***&lang=en"),
+    ("api%5Fkey=short&q=a+b", "api%5Fkey=***&q=a+b"),
+])
+def test_url_masks_secret_query_values_in_any_encoding_and_length(query, shown):
+    assert Redactor().url(f"https://api.test/s?{query}") == f"https://api.test/s?{shown}"
+
+
+def test_a_percent_encoded_signature_is_masked_in_the_summary_url_and_sentence(server):
+    server.route("/s", None, "data: a\n\n")
+    _, summary = run({"url": server.url + "/s?sig=abc%2Bdef%2Fghi%3Djkl&lang=en"})
+    text = json.dumps(summary)
+    assert "abc%2Bdef" not in text and "abc+def" not in text
+    assert summary["url"].endswith("/s?sig=***&lang=en")
+
+
+def test_a_redactor_without_secrets_does_no_work():
+    redact = Redactor(["short"])
+    assert not redact.active and not redact.found_in("short") and redact("short") == "short"
+
+
+def test_the_log_filter_masks_the_secrets_of_every_run_in_flight():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    install_log_filter(handler)
+    log = logging.getLogger("tests.secrets.filter")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        first, second = Redactor([TOKEN]), Redactor([f"alice:{PASSWORD}"])
+        pair = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+        log.warning("run 1 sent %s, run 2 sent %s", quote(TOKEN, safe=""), pair)
+        try:
+            raise ValueError(f"boom {TOKEN}")
+        except ValueError:
+            log.exception("failed with %s", PASSWORD)
+        del first, second
+        gc.collect()
+        log.warning("after the runs: %s", TOKEN)  # a run that ended masks nothing any more
+    finally:
+        log.removeHandler(handler)
+    lines = stream.getvalue()
+    assert "run 1 sent ***, run 2 sent ***" in lines and "failed with ***" in lines and "boom ***" in lines
+    assert lines.count(TOKEN) == 1 and lines.rstrip().endswith(f"after the runs: {TOKEN}")
+
+
+def test_main_installs_the_log_filter_on_the_sdk_handler_and_the_last_resort():
+    probe = ("import logging, main; from dify_plugin.config.logger_format import plugin_logger_handler as h; "
+             "from utils.secrets import SecretsFilter as F; "
+             "print(any(isinstance(f, F) for f in h.filters), any(isinstance(f, F) for f in logging.lastResort.filters))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "INSTALL_METHOD": "local"})
+    assert out.stdout.split()[-2:] == ["True", "True"], out.stderr[-2000:]
+
+
+def test_value_masks_every_string_in_a_json_shape():
+    redact = Redactor([TOKEN])
+    shape = {"a": [TOKEN, {"b": f"x {TOKEN}"}, 3, None], TOKEN: (TOKEN,)}
+    assert redact.value(shape) == {"a": ["***", {"b": "x ***"}, 3, None], "***": ("***",)}
+
+
+def test_a_log_record_whose_arguments_do_not_fit_still_reaches_the_handler():
+    keep = Redactor([TOKEN])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", (TOKEN,), None)
+    assert install_log_filter(logging.NullHandler()).filter(record) is True
+    del keep

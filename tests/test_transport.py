@@ -17,8 +17,8 @@ from devkit.sse_server import Request, SSEServer, Writer
 from tests.helpers import collect, options
 from tests.raw_server import RawServer, trickle
 from tests.test_reconnect import resumed_with
-from utils.errors import BlockedAddress, ConnectFailed, HTTPStatusError, SSERequestError
-from utils.http_attempt import PIECE, BadBody
+from utils.errors import BadBody, BlockedAddress, ConnectFailed, HTTPStatusError, SSERequestError
+from utils.http_attempt import PIECE
 from utils.json_client import JSONClient
 from utils.report import EndState
 from utils.request_options import build_request_options

@@ -32,6 +32,11 @@ class HTTPStatusError(SSERequestError):
         self.status = status
 
 
+class BadBody(SSERequestError):
+    """The response body cannot be decoded: a corrupt compressed body, or a Content-Encoding the
+    client did not ask for (it accepts gzip and deflate only)."""
+
+
 class NotEventStream(SSERequestError):
     """The response is not ``text/event-stream``."""
 

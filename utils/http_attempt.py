@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from utils.errors import BlockedAddress, ConnectFailed, SSERequestError
+from utils.errors import BadBody, BlockedAddress, ConnectFailed, SSERequestError
 from utils.network_policy import NetworkPolicy
 from utils.pinned_transport import PinnedTransport, Resolver
 from utils.secrets import is_secret_header
@@ -63,10 +63,6 @@ class Verdict:
 
 
 READ = Verdict(Action.READ)
-
-
-class BadBody(SSERequestError):
-    """The body cannot be decoded: a corrupt compressed body, or a coding we do not read."""
 
 
 def one_line(text: str, limit: int = ERROR_BODY_BYTES) -> str:

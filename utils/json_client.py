@@ -86,7 +86,8 @@ class JSONClient:
                              resolver=self._resolver, redactor=options.redactor,
                              origin_bound=origin_bound_headers(options)) as session:
                 try:
-                    with session.open(options.method, httpx.URL(options.url), httpx.Headers(list(options.headers)),
+                    url = httpx.URL(options.url).copy_merge_params(list(options.params))
+                    with session.open(options.method, url, httpx.Headers(list(options.headers)),
                                       options.content, limits.connect_timeout, limits.read_timeout) as response:
                         self._check(response, session)
                         event = self._read(response, session)

@@ -31,8 +31,9 @@ from utils.secrets import is_secret_header
 # The Dify plugin daemon cuts a call at 600 s; a run must end, summary included, before that.
 DAEMON_LIMIT_S = 600
 MAX_DURATION_LIMIT_S = 570
-# A Python literal is parsed into a tree many times its size: longer text is read as JSON only.
-MAX_LITERAL_CHARS = 1024 * 1024
+# A Python literal is parsed into a tree ~200 times its size, ~2 ms per KiB on one core (a call
+# holds the plugin's only thread meanwhile): longer text is read as JSON only.
+MAX_LITERAL_CHARS = 64 * 1024
 MAX_PATH_CHARS = 1024  # a JMESPath picking a field is a line, not a program
 
 # A Start node's variable name (Dify's workflow editor: a letter or _, then letters, digits, _).
@@ -181,10 +182,10 @@ def check_url(raw: str, name: str = "url") -> str:
     return url
 
 
-def _json_error(name: str, exc: ValueError) -> InvalidParameter:
+def _json_problem(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return InvalidParameter(name, f"JSON does not parse at line {exc.lineno} column {exc.colno}: {exc.msg}")
-    return InvalidParameter(name, f"JSON does not parse: {_shown(exc)}")
+        return f"JSON does not parse at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    return f"JSON does not parse: {_shown(exc)}"
 
 
 def _jsonable(value: Any, name: str) -> Any:
@@ -222,7 +223,10 @@ def parse_structured(text: str, name: str) -> Any:
             pass
         else:
             return _jsonable(value, name)
-    raise _json_error(name, json_error)
+    problem = _json_problem(json_error)
+    if len(text) > MAX_LITERAL_CHARS:
+        problem += f" (a Python literal is read up to {MAX_LITERAL_CHARS // 1024} KiB; longer text must be JSON)"
+    raise InvalidParameter(name, problem)
 
 
 def _scalar(name: str, key: str, value: object) -> str:

@@ -270,7 +270,8 @@ class SSEClient:
 
     # -- ends ------------------------------------------------------------------------------
     def _why_not_resume(self) -> str:
-        """"" when a reconnect cannot replay anything; else why it could."""
+        """Empty when a reconnect cannot replay anything (nothing delivered yet, or an event id to
+        resume from); else why it could (issue 12: reconnection never replays)."""
         if self.events_received == 0 or self.decoder.last_event_id:
             return ""
         return "the server sent no event ids to resume from"

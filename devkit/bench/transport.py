@@ -111,8 +111,10 @@ def flood_and_slow(flood_url: str, slow_url: str, flood_seconds: float = 8) -> d
     }
 
 
+# VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a child started by a
+# large process (pytest) would report the parent's size.
 RSS_SCRIPT = """
-import json, resource, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
 from utils.request_options import build_request_options
 from utils.sse_client import SSEClient
@@ -125,7 +127,7 @@ options = build_request_options({"url": sys.argv[2], "max_stream_mb": int(sys.ar
 client = SSEClient(options)
 events = sum(len(batch) for batch in client.stream())
 end = getattr(client, "report", None)
-print(json.dumps({"before_kib": before, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"before_kib": before, "peak_kib": hwm(),
                   "events": events, "bytes": client.bytes_received,
                   "end": str(end.end) if end is not None else client.stop_reason}))
 """
