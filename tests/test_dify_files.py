@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devkit.fake_dify import KEY, SECRET_SIGN, FakeDify
@@ -107,6 +107,40 @@ def test_files_go_to_the_named_input_as_one_object_or_a_list(server) -> None:
     refs = request.body["inputs"]["photos"]
     assert [r["type"] for r in refs] == ["image", "document"]
     assert [dify.uploads[r["upload_file_id"]].name for r in refs] == ["a.png", "b.pdf"]  # in order
+
+
+@pytest.fixture(scope="module")
+def shared_dify():
+    from devkit.sse_server import SSEServer
+
+    with SSEServer() as server:
+        yield server, FakeDify(server, variables={"image": "file", "photos": "file-list"})
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=st.lists(st.sampled_from(["a.png", "b.PDF", "c.mp3", "d.webm", "e.zip", "noext"]), min_size=1, max_size=4),
+       file_input=st.sampled_from(["", "image", "photos"]), app_type=st.sampled_from(["chat", "workflow"]))
+def test_every_file_lands_once_in_order_where_the_parameters_say(shared_dify, names: list[str], file_input: str,
+                                                                 app_type: str) -> None:
+    server, dify = shared_dify
+    sent = [dify.source(n, PNG, "application/octet-stream", extension="" if n == "noext" else None) for n in names]
+    extra: dict[str, Any] = {"file_input": file_input, "query": "q"}
+    if file_input == "photos":
+        extra["file_input_type"] = "file-list"
+    if file_input == "image" and len(names) > 1:
+        with pytest.raises(InvalidParameter):
+            uploaded(server, sent, app_type, **extra)
+        return
+    body = uploaded(server, sent, app_type, **extra).body
+    if not file_input:
+        refs = body["files"]
+    else:
+        value = body["inputs"][file_input]
+        refs = value if file_input == "photos" else [value]
+        assert "files" not in body
+    assert [dify.uploads[r["upload_file_id"]].name for r in refs] == names
+    assert [r["type"] for r in refs] == [file_type(n.rsplit(".", 1)[-1] if "." in n else "") for n in names]
+    assert all(r["transfer_method"] == "local_file" for r in refs)
 
 
 def test_without_file_input_the_files_join_the_bodys_files(server) -> None:
