@@ -6,10 +6,14 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint bench package debug clean
 
+# graphon is Dify's workflow engine, for tests/engine. Pinned: its constructors change between minors.
+# --no-deps: it declares the deps of all its nodes (transformers, pandas, unstructured...), while the
+# nodes the tests run import only pydantic, httpx, jsonschema, jinja2 and pyyaml (requirements-dev.txt).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "Python 3.12 is required (Dify runs plugins with 3.12): " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps graphon==0.1.2
 	touch $@
 
 demo: $(VENV)/.installed

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from devkit.protocol import (
     MAX_LINE,
     PROVIDER,
@@ -158,3 +160,57 @@ def summary_of(frames: list[Frame]) -> dict[str, Any] | None:
 def error_of(frames: list[Frame]) -> dict[str, Any] | None:
     errors = [f.obj["data"]["data"] for f in frames if f.kind == "error"]
     return errors[-1] if errors else None
+
+
+def tool_outputs(frames: list[Frame]) -> dict[str, Any]:
+    """The tool's variables as Dify's tool node builds its outputs (graphon ``ToolNode
+    ._transform_message``): a stream variable is the concatenation of its chunks, a non-stream
+    one is set (the last one wins, replacing what streamed)."""
+    outputs: dict[str, Any] = {}
+    for f in frames:
+        if f.kind == "stream" and f.message.get("type") == "variable":
+            message = f.message["message"]
+            name, value = message["variable_name"], message["variable_value"]
+            if message.get("stream"):
+                outputs[name] = outputs.get(name, "") + value
+            else:
+                outputs[name] = value
+    return outputs
+
+
+class VariableMessage(BaseModel):
+    """Dify's ``ToolInvokeMessage.VariableMessage`` (api/core/tools/entities/tool_entities.py), whose
+    ``str()`` (pydantic's) is what the agent reads of a variable. Defined here: importing
+    ``dify_plugin`` would monkey-patch the test process with gevent."""
+
+    variable_name: str
+    variable_value: Any
+    stream: bool = False
+
+
+def agent_observation(frames: list[Frame]) -> str:
+    """The observation Dify's agent makes of a tool call from these frames, computed as
+    ``ToolEngine._convert_tool_response_to_str`` does (langgenius/dify api/core/tools/tool_engine.py
+    @50fa1446): text as is, JSON via ``json.dumps(..., ensure_ascii=False)`` appended after the rest
+    unless already there, ``str()`` of every other message (a variable: its pydantic repr); a call
+    that raised gives ``tool invoke error: <message>`` (``agent_invoke``)."""
+    error = error_of(frames)
+    if error is not None:
+        return f"tool invoke error: {error['message']}"
+    parts: list[str] = []
+    json_parts: list[str] = []
+    for f in frames:
+        if f.kind != "stream":
+            continue
+        kind, message = f.message.get("type"), f.message.get("message") or {}
+        if kind == "text":
+            parts.append(message["text"])
+        elif kind == "json":
+            json_parts.append(json.dumps(message["json_object"], ensure_ascii=False))
+        elif kind == "variable":
+            parts.append(str(VariableMessage(**message)))
+        else:
+            parts.append(str(message))
+    existing = set(parts)
+    parts.extend(p for p in json_parts if p not in existing)
+    return "".join(parts)

@@ -10,7 +10,7 @@ from typing import Any
 
 from httpx_sse import ServerSentEvent
 
-from utils.formats import FormatResult, StreamFormat, make_format
+from utils.formats import FormatResult, StreamFormat, is_keepalive, make_format
 from utils.sse_decoder import SSEDecoder
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
@@ -48,22 +48,28 @@ class Aggregated:
         return "".join(self.texts)
 
 
-def aggregate(name: str, stream_format: str = "auto", chunk_size: int = 0) -> Aggregated:
-    events = [e for e in events_of(name, chunk_size)]
-    fmt: StreamFormat | None = None
+def feed_all(events: list[ServerSentEvent], stream_format: str = "auto", options: Any = None) -> Aggregated:
+    """Feeds events as ``StreamRun`` does: keep-alives dropped first, ``[DONE]`` told by ``done()``."""
+    fmt = make_format(stream_format, options)
     types: list[str] = []
     texts: list[str] = []
     for event in events:
+        if is_keepalive(event):
+            continue
         if event.data == "[DONE]":
+            fmt.done()
             break
-        if fmt is None:
-            fmt = make_format(stream_format, event)
         event_type, text = fmt.feed(event)
         types.append(event_type)
         if text:
             texts.append(text)
-    assert fmt is not None, f"{name} has no events"
     return Aggregated(fmt, types, texts, fmt.finish())
+
+
+def aggregate(name: str, stream_format: str = "auto", chunk_size: int = 0) -> Aggregated:
+    events = events_of(name, chunk_size)
+    assert events, f"{name} has no events"
+    return feed_all(events, stream_format)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

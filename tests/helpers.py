@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from devkit.sse_server import Request, Route, Writer
+from utils.errors import SSERequestError
 from utils.network_policy import NetworkPolicy
 from utils.request_options import RequestOptions, build_request_options
 from utils.sse_client import SSEClient
@@ -20,10 +21,19 @@ def collect(client: SSEClient) -> list[tuple[str, str, str]]:
 
 
 def run(params: dict[str, Any], policy: NetworkPolicy | None = None, **client_kw: Any):
-    """Runs the whole path (client, format, summary); returns (chunks, summary dict)."""
+    """Runs the whole path (client, format, summary); returns (chunks, summary dict). A run that
+    fails at its end (incomplete, or a reported error: the summary is set, then it raises) gives
+    its summary too, with the raised error's one line under the key ``raised``."""
     opts = build_request_options(params)
     stream_run = StreamRun(opts, client=SSEClient(opts, policy, **client_kw))
-    chunks = list(stream_run.chunks())
+    chunks: list = []
+    try:
+        for chunk in stream_run.chunks():
+            chunks.append(chunk)
+    except SSERequestError as exc:
+        if stream_run.summary is None:
+            raise
+        return chunks, {**stream_run.summary.as_dict(), "raised": str(exc)}
     return chunks, stream_run.summary.as_dict()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devkit.plugin_runner import error_of, summary_of, texts
+from devkit.plugin_runner import error_of, summary_of, texts, tool_outputs
 from devkit.sse_server import Request, Writer
 from tests.format_support import transcript
 from utils.dify_api import build_dify_request
@@ -58,8 +58,7 @@ def base_params(server, app_type: str = "chat", **extra: Any) -> dict[str, Any]:
 
 
 def variables(frames) -> dict[str, Any]:
-    return {f.message["message"]["variable_name"]: f.message["message"]["variable_value"]
-            for f in frames if f.kind == "stream" and f.message.get("type") == "variable"}
+    return tool_outputs(frames)  # as Dify's tool node merges stream and final variables
 
 
 # -- the request ---------------------------------------------------------------------------

@@ -102,8 +102,11 @@ def test_a_blocking_body_that_does_not_parse_is_counted_invalid(plugin, server):
         writer.body(200, '{"event": "message", "answer": "cut', "application/json")
 
     server.route("/v1/chat-messages", route)
-    frames = call(plugin, server, "chat", "blocking")
+    error = error_of(call(plugin, server, "chat", "blocking"))  # no answer came: the run is incomplete
+    assert error["error_type"] == "IncompleteRun" and "(incomplete)" in error["message"]
+    frames = call(plugin, server, "chat", "blocking", fail_on_stream_error=False)
     summary = summary_of(frames)
+    assert summary["success"] is False and summary["status"] == "incomplete"
     assert summary["invalid_events"] == 1 and summary["invalid_samples"] == ['{"event": "message", "answer": "cut']
     assert summary["result"]["success"] is False
     assert summary["result"]["error"] == "no valid Dify event arrived (1 invalid)"

@@ -13,7 +13,7 @@ from utils.formats.anthropic import AnthropicFormat
 def test_text_deltas_stream_and_ping_is_ignored(chunk_size: int) -> None:
     run = aggregate("anthropic.sse", "anthropic", chunk_size)
     assert run.streamed == "Okay, let's check the weather for San Francisco, CA:"
-    assert "ping" in run.types  # seen as its own type, streams nothing
+    assert "ping" not in run.types  # a keep-alive: dropped before any format sees it
 
 
 def test_usage_takes_input_from_message_start_and_cumulative_output_from_message_delta() -> None:

@@ -48,13 +48,50 @@ def test_a_blocking_workflow_answer_is_recognised_as_dify() -> None:
 
 
 def test_every_format_is_registered_and_an_explicit_choice_is_not_second_guessed() -> None:
-    assert set(FORMATS) == {"raw", "dify", "openai", "anthropic", "gemini"}
+    assert set(FORMATS) == {"raw", "dify", "openai", "anthropic", "gemini", "dashscope"}
     first = ServerSentEvent(data='{"choices": []}')
-    assert make_format("anthropic", first).name == "anthropic"
-    assert make_format("auto", first).name == "openai"
+    chosen = make_format("anthropic")
+    chosen.feed(first)
+    assert chosen.name == "anthropic"
+    auto = make_format("auto")
+    assert auto.name == "raw"  # nothing seen yet
+    auto.feed(first)
+    assert auto.name == "openai"
 
 
 def test_raw_format_streams_each_data_as_a_line() -> None:
     run = aggregate("all_invalid.sse", "auto")
     assert run.texts[0] == "<p>line 0 of an HTML error page</p>\n"
     assert run.outcome.invalid_events == 0  # raw expects no JSON
+
+
+def test_a_text_path_in_the_options_gives_the_json_path_format(monkeypatch) -> None:
+    """make_format hands text_path, usage_path, cumulative_text and event_filter to JSONPathFormat
+    (utils/formats/json_path.py, imported only when text_path is set)."""
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    made = []
+
+    class JSONPathFormat:
+        name = "json_path"
+
+        def __init__(self, text_path, usage_path="", cumulative=False, event_filter=frozenset()):
+            made.append((text_path, usage_path, cumulative, event_filter))
+
+    module = types.ModuleType("utils.formats.json_path")
+    module.JSONPathFormat = JSONPathFormat
+    monkeypatch.setitem(sys.modules, "utils.formats.json_path", module)
+
+    @dataclass
+    class Options:
+        text_path: str = ""
+        usage_path: str = ""
+        cumulative_text: bool = False
+        event_filter: tuple = ()
+
+    assert make_format("auto", Options()).name == "raw"  # no text_path: the formats as before
+    fmt = make_format("openai", Options("output.text", "usage", True, ("result",)))
+    assert isinstance(fmt, JSONPathFormat)
+    assert made == [("output.text", "usage", True, frozenset({"result"}))]

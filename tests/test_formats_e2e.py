@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devkit.plugin_runner import error_of, summary_of, texts
+from devkit.plugin_runner import error_of, summary_of, texts, tool_outputs
 from devkit.sse_server import Request, Writer
 from tests.format_support import aggregate, transcript
 
@@ -21,14 +21,17 @@ def serve(server, name: str, pieces: int = 5) -> str:
 
 
 def variables(frames) -> dict:
-    return {f.message["message"]["variable_name"]: f.message["message"]["variable_value"]
-            for f in frames if f.kind == "stream" and f.message.get("type") == "variable"}
+    return tool_outputs(frames)  # as Dify's tool node merges stream and final variables
 
 
 @pytest.mark.parametrize(("name", "fmt"), [
     ("dify_chat.sse", "dify"), ("dify_chatflow.sse", "dify"), ("dify_workflow.sse", "dify"),
     ("dify_agent.sse", "dify"), ("openai_chat.sse", "openai"), ("openai_responses.sse", "openai"),
     ("anthropic.sse", "anthropic"), ("gemini.sse", "gemini"),
+    # gateways and providers (issue 11): see tests/test_formats_gateways.py for their sources
+    ("openrouter.sse", "openai"), ("azure_openai.sse", "openai"), ("litellm.sse", "openai"), ("vllm.sse", "openai"),
+    ("ollama_openai.sse", "openai"), ("deepseek.sse", "openai"), ("mistral.sse", "openai"),
+    ("gemini_openai.sse", "openai"),
 ])
 def test_text_mode_streams_the_answer_and_the_summary_has_format_answer_usage_result(plugin, server, name, fmt):
     expected = aggregate(name, fmt).outcome
@@ -45,6 +48,8 @@ def test_text_mode_streams_the_answer_and_the_summary_has_format_answer_usage_re
     values = variables(frames)
     assert values["format"] == fmt and values["answer"] == expected.answer
     assert values["usage"] == summary["usage"] and values["result"] == summary["result"]
+    if expected.reasoning:  # reasoning is never the answer nor the live text (issue 17)
+        assert expected.reasoning[:12] not in streamed and expected.reasoning[:12] not in summary["answer"]
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
@@ -53,6 +58,7 @@ def test_text_mode_streams_the_answer_and_the_summary_has_format_answer_usage_re
     ("openai_error.sse", "The answer is", "The server had an error"),
     ("anthropic_error.sse", "Okay, let", "Overloaded (overloaded_error)"),
     ("gemini_error.sse", "The", "(UNAVAILABLE)"),
+    ("openrouter_error.sse", "The answer begins", "Provider disconnected unexpectedly (server_error)"),
 ])
 def test_a_reported_failure_fails_the_node_after_the_text_arrived(plugin, server, name, text, message):
     frames = plugin.collect(plugin.invoke("sse_request", {"url": serve(server, name)}))
@@ -88,3 +94,38 @@ def test_explicit_raw_keeps_the_json_lines(plugin, server):
                                                           "stream_format": "raw"}))
     assert "".join(texts(frames)).count('"candidates"') == 3
     assert summary_of(frames)["format"] == "raw"
+
+
+PINGS = "event: ping\ndata: 2023-04-07 23:36:05.744043\n\nevent: ping\ndata: \n\ndata:\n\n"
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("anthropic.sse", "anthropic"), ("openai_chat.sse", "openai"),
+                                           ("dify_chat.sse", "dify")])
+def test_keepalives_first_never_decide_the_format_nor_count(plugin, server, name, fmt):
+    server.route("/" + name, None, PINGS, transcript(name))
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": f"{server.url}/{name}"}))
+    expected = aggregate(name, fmt)
+    summary = summary_of(frames)
+    assert summary["format"] == fmt and error_of(frames) is None
+    assert "".join(texts(frames)) == expected.outcome.answer
+    assert summary["total_events"] == len(expected.types)  # the pings are not counted
+    assert summary["invalid_events"] == 0
+
+
+def test_raw_mode_shows_no_keepalive(plugin, server):
+    server.route("/raw", None, PINGS, "data: one\n\n", PINGS, "data: two\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": f"{server.url}/raw", "stream_format": "raw",
+                                                          "output_mode": "events"}))
+    summary = summary_of(frames)
+    assert summary["total_events"] == 2 and [e["data"] for e in summary["events"]] == ["one", "two"]
+    assert summary["answer"] == "one\ntwo\n"
+
+
+def test_one_deeply_nested_event_is_an_invalid_event_and_the_run_goes_on(plugin, server):
+    deep = "data: " + '{"choices": ' + "[" * 100_000 + "]" * 100_000 + "}\n\n"
+    server.route("/deep", None, deep, transcript("openai_chat.sse"))
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": f"{server.url}/deep", "stream_format": "openai"}))
+    assert error_of(frames) is None
+    summary = summary_of(frames)
+    assert summary["answer"] == aggregate("openai_chat.sse", "openai").outcome.answer
+    assert summary["invalid_events"] == 1 and summary["success"] is True

@@ -79,7 +79,8 @@ def test_through_the_run_the_summary_counts_and_masks_secrets(server) -> None:
 def test_a_stream_of_only_invalid_events_ends_with_a_clear_summary(server) -> None:
     server.route("/s", None, transcript("all_invalid.sse"))
     _, summary = run({"url": server.url + "/s", "stream_format": "dify"})
-    assert summary["status"] == "completed"
+    assert summary["status"] == "incomplete" and summary["success"] is False  # no end marker came
+    assert "message_end or workflow_finished" in summary["raised"]
     assert summary["total_events"] == 8 and summary["invalid_events"] == 8
     assert summary["answer"] == ""
     assert summary["invalid_samples"][0] == "<p>line 0 of an HTML error page</p>"

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from httpx_sse import ServerSentEvent
+
 from devkit.sse_server import Request, Writer
-from tests.helpers import run
+from tests.format_support import aggregate, events_of
+from tests.helpers import options, run
+from utils.outcome import IncompleteRun
+from utils.report import EndState, StreamReport
+from utils.sse_decoder import OversizedEvent
+from utils.stream_run import StreamRun
 
 
 def test_an_event_over_max_event_kb_ends_with_event_too_large(server):
@@ -86,3 +94,69 @@ def test_summary_stays_small_whatever_the_stream(server):
     chunks, summary = run({"url": server.url + "/s"})
     assert summary["total_events"] == 40
     assert len(json.dumps(summary)) <= 2 * 1024 * 1024
+
+
+# -- issue 11.6: an oversized event the answer does not need is skipped; one it needs fails ---
+class ScriptedClient:
+    """A client that yields given batches and then reports a clean end (the decoder's
+    ``OversizedEvent`` dispatch is the decoder's to test; here: what the run does with one)."""
+
+    def __init__(self, *batches: list[ServerSentEvent]) -> None:
+        self.batches = batches
+        self.finished = None
+
+    def stream(self, finished=lambda: False):
+        self.finished = finished
+        yield from self.batches
+
+    @property
+    def report(self) -> StreamReport:
+        return StreamReport(EndState.COMPLETED, 200, 0, 1, sum(map(len, self.batches)), "", 0.1)
+
+
+def dify_events(name: str) -> list[ServerSentEvent]:
+    return list(events_of(name))
+
+
+def oversized(event: str, head: str) -> OversizedEvent:
+    return OversizedEvent(event, head[: OversizedEvent.HEAD_CHARS], "", 1_300_000)
+
+
+def test_an_oversized_event_the_answer_does_not_need_is_skipped_counted_and_the_run_goes_on():
+    events = dify_events("dify_workflow.sse")
+    node = oversized("message", '{"event": "node_finished", "task_id": "t", "data": {"outputs": {"text": "' + "x" * 2000)
+    opts = options(url="http://127.0.0.1:1/s", stream_format="dify")
+    stream_run = StreamRun(opts, client=ScriptedClient(events[:3], [node], events[3:]))
+    chunks = list(stream_run.chunks())
+    summary = stream_run.summary.as_dict()
+    assert summary["success"] is True and summary["status"] == "completed"
+    assert summary["oversized_events"] == 1 and summary["total_events"] == len(events)
+    assert summary["answer"] == aggregate("dify_workflow.sse", "dify").outcome.answer
+    assert all(e.data != node.data for c in chunks for _, e in c.events)  # neither shown nor kept
+
+
+@pytest.mark.parametrize("head", ['{"event": "message", "answer": "' + "y" * 2000,
+                                  '{"id": "c", "object": "chat.completion.chunk", "choices": [{"delta": {"content": "'])
+def test_an_oversized_event_that_carries_the_answer_ends_the_run_and_fails_it(head):
+    first = dify_events("dify_chat.sse")[:2]
+    opts = options(url="http://127.0.0.1:1/s", max_event_kb=64)
+    stream_run = StreamRun(opts, client=ScriptedClient(first, [oversized("message", head)], first))
+    with pytest.raises(IncompleteRun) as raised:
+        list(stream_run.chunks())
+    message = str(raised.value)
+    assert message.startswith("Failed (event_too_large):") and "max_event_kb (64 KiB)" in message
+    assert "\n" not in message and len(message) < 1000
+    summary = stream_run.summary.as_dict()
+    assert summary["success"] is False and summary["oversized_events"] == 0
+
+
+def test_the_run_tells_the_client_when_the_format_saw_its_end_marker():
+    events = dify_events("dify_chat.sse")
+    client = ScriptedClient(events[:2], events[2:])
+    stream_run = StreamRun(options(url="http://127.0.0.1:1/s"), client=client)
+    assert client.finished is None
+    iterator = stream_run.chunks()
+    next(iterator)
+    assert client.finished() is False
+    list(iterator)
+    assert client.finished() is True

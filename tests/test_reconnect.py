@@ -31,7 +31,7 @@ def test_reconnect_resumes_with_last_event_id_without_duplicates_or_loss(server)
     server.route("/s", resumable(last=4, drop_after=2))
     client = SSEClient(options(url=server.url + "/s"))
     assert [data for _, data, _ in collect(client)] == ["event 1", "event 2", "event 3", "event 4"]
-    assert client.reconnects == 1
+    assert client.report.reconnects == 1
     assert [r.headers.get("last-event-id") for r in server.requests] == [None, "2"]
 
 

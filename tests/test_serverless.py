@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.plugin_runner import tool_outputs
 from devkit.serverless_runner import ServerlessPlugin, error_of, free_port, summary_of, texts
 from devkit.sse_server import Request, SSEServer, Writer
 
@@ -114,10 +115,9 @@ def test_summary_is_last_and_well_formed(plugin: ServerlessPlugin, server: SSESe
     assert summary["answer"] == "".join(texts(frames))
     assert summary["answer"].split() == ["a", "b", "c"]
     # Nothing but the summary's variables sits between the text and the summary.
-    kinds = [f.message["type"] for f in body]
+    kinds = [f.message["type"] if not f.message["message"].get("stream") else "stream_variable" for f in body]
     assert kinds[-1] == "json" and "text" not in kinds[kinds.index("variable"):]
-    variables = {f.message["message"]["variable_name"]: f.message["message"]["variable_value"]
-                 for f in body if f.message["type"] == "variable"}
+    variables = tool_outputs(body)
     assert variables["success"] is True and variables["total_events"] == 3
 
 

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character (which a quoted value may carry) folded
+    into one space: an error is read as one line in Dify's node, a log and the daemon's frame."""
+    return _LINE_BREAKS.sub(" ", text)
+
 
 class SSERequestError(Exception):
-    """Base class: a run that cannot go on. ``str(error)`` is the one line a user sees."""
+    """Base class: a run that cannot go on. ``str(error)`` is the one line a user sees, whatever the
+    message was built from (line breaks and control characters are folded here, once for all)."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(one_line(str(message)), *args)
 
 
 class InvalidParameter(SSERequestError):

@@ -27,7 +27,7 @@ from utils.pinned_transport import Resolver
 from utils.report import EndState, StreamReport
 from utils.request_options import RequestOptions
 from utils.sse_client import never, origin_bound_headers
-from utils.sse_decoder import OversizedEvent, SSEDecoder
+from utils.sse_decoder import OversizedEvent
 
 
 class NotJSON(SSERequestError):
@@ -55,7 +55,6 @@ class JSONClient:
         self.events_received = 0
         self.end = EndState.COMPLETED
         self._report: StreamReport | None = None
-        self.decoder = SSEDecoder()  # deprecated: StreamRun reads decoder.last_event_id ("" here)
 
     @property
     def report(self) -> StreamReport:
@@ -64,15 +63,6 @@ class JSONClient:
         return StreamReport(end=self.end, http_status=self.http_status, reconnects=0,
                             bytes_received=self.bytes_received, events_received=self.events_received,
                             last_event_id="", elapsed=self.clock.elapsed)
-
-    # Deprecated figures, kept until ``StreamRun`` reads ``report`` (the lead removes them).
-    @property
-    def elapsed(self) -> float:
-        return self.clock.elapsed
-
-    @property
-    def stop_reason(self) -> str:
-        return str(self.end)
 
     def stream(self, finished: Callable[[], bool] = never) -> Iterator[list[ServerSentEvent]]:
         """One list with one event: the body (see the module's docstring). ``finished`` is accepted

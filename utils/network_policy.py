@@ -137,6 +137,19 @@ def _is_localhost(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost")
 
 
+def check_host_name(host: str) -> None:
+    """A host name DNS can carry (RFC 1035 §2.3.4: labels of 1 to 63 octets, 253 in all, as the
+    ``idna`` codec checks them): anything else is refused here with one line, instead of failing
+    later inside the resolver (a permanent error, not a reason to reconnect)."""
+    try:
+        encoded = host.rstrip(".").encode("idna")
+    except UnicodeError as exc:
+        shown = host if len(host) <= 60 else host[:57] + "..."
+        raise BlockedAddress(f"Host '{shown}' is not a valid host name ({exc})") from None
+    if len(encoded) > 253:
+        raise BlockedAddress(f"Host '{host[:57]}...' is not a valid host name (longer than 253 characters)")
+
+
 @dataclass(frozen=True)
 class NetworkPolicy:
     names: tuple[str, ...] = ()  # lower-case exact names and "*.suffix" wildcards
@@ -195,6 +208,7 @@ class NetworkPolicy:
         if address is not None:
             self.check_address(host, address)
             return
+        check_host_name(host)
         if not self.restricted:
             if resolved_by_proxy and _is_localhost(host.lower().rstrip(".")):
                 self.check_address(host, ipaddress.IPv4Address("127.0.0.1"))

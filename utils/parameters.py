@@ -25,7 +25,8 @@ import jmespath
 import jmespath.exceptions
 
 from utils.dify_files import DifyFile, file_type
-from utils.errors import InvalidParameter
+from utils.errors import BlockedAddress, InvalidParameter
+from utils.network_policy import check_host_name, parse_ip
 from utils.secrets import is_secret_header
 
 # The Dify plugin daemon cuts a call at 600 s; a run must end, summary included, before that.
@@ -177,6 +178,11 @@ def check_url(raw: str, name: str = "url") -> str:
         raise InvalidParameter(name, f"the URL is malformed ({detail})") from None
     if not host:
         raise InvalidParameter(name, "the URL has no host")
+    if parse_ip(host) is None:
+        try:
+            check_host_name(host)
+        except BlockedAddress as exc:
+            raise InvalidParameter(name, str(exc)) from None
     if port is not None and not 0 < port < 65536:
         raise InvalidParameter(name, f"the URL has an invalid port {port}")
     return url

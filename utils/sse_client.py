@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 import httpx
 from httpx_sse import ServerSentEvent
 
-from utils import sse_decoder
 from utils.errors import ConnectFailed, HTTPStatusError, NotEventStream, SSERequestError
 from utils.http_attempt import (
     ATTEMPT_ERRORS,
@@ -54,8 +53,6 @@ from utils.sse_decoder import SSEDecoder
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
-# Until the decoder dispatches oversized events (contract C1), it raises this; gone after that merge.
-_EventTooLarge: type[Exception] | tuple[()] = getattr(sse_decoder, "EventTooLarge", ())
 
 
 def never() -> bool:
@@ -100,16 +97,7 @@ class SSEClient:
             return self._report
         return StreamReport(end=self.end, http_status=self.http_status, reconnects=self.reconnects,
                             bytes_received=self.bytes_received, events_received=self.events_received,
-                            last_event_id=self.decoder.last_event_id, elapsed=self.elapsed, error=self.error)
-
-    @property
-    def elapsed(self) -> float:
-        return self.clock.elapsed
-
-    @property
-    def stop_reason(self) -> str:
-        """Deprecated: ``report.end``. Kept until ``StreamRun`` reads the report (the lead removes it)."""
-        return str(self.end)
+                            last_event_id=self.decoder.last_event_id, elapsed=self.clock.elapsed, error=self.error)
 
     # -- helpers ---------------------------------------------------------------------------
     def _session(self) -> HTTPSession:
@@ -220,10 +208,6 @@ class SSEClient:
                     return
                 idle = is_idle(exc)
                 verdict = self._verdict_on(exc, session)
-            except _EventTooLarge as exc:
-                self.end = "event_too_large"  # type: ignore[assignment]  # until the decoder merge
-                logger.warning("stream ended: %s", exc)
-                return
             if verdict.action is Action.STOP:
                 if verdict.reason:
                     self._lost(verdict.reason, idle=False)

@@ -129,7 +129,7 @@ events = sum(len(batch) for batch in client.stream())
 end = getattr(client, "report", None)
 print(json.dumps({"before_kib": before, "peak_kib": hwm(),
                   "events": events, "bytes": client.bytes_received,
-                  "end": str(end.end) if end is not None else client.stop_reason}))
+                  "end": str(end.end) if end is not None else str(client.report.end)}))
 """
 
 

@@ -2,8 +2,10 @@
 ``message_delta``, ``message_stop``, ``ping`` and ``error`` (each payload's ``type`` names it).
 
 Text is ``content_block_delta`` with ``text_delta``; ``input_json_delta`` fragments build the
-input of a ``tool_use`` block; thinking is never streamed as the answer. Input tokens come from
-``message_start``; ``message_delta.usage`` figures are cumulative, so they replace, not add.
+input of a ``tool_use`` block; ``thinking_delta`` is reasoning, never the answer. Input tokens come
+from ``message_start``; ``message_delta.usage`` figures are cumulative, so they replace, not add.
+``message_stop`` (or an ``error`` event) ends the stream. Source: Anthropic, "Streaming Messages"
+(docs.anthropic.com/en/docs/build-with-claude/streaming).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 
 from httpx_sse import ServerSentEvent
 
-from utils.formats.base import JSONFormat, Usage, to_int
+from utils.formats.base import MAX_TOOL_CALLS, JSONFormat, Usage, as_dict, head_name, text_of, to_int
 
-MAX_TOOL_CALLS = 64
+NOT_NEEDED = frozenset({"ping", "content_block_stop"})
 
 
 class AnthropicFormat(JSONFormat):
@@ -23,58 +25,69 @@ class AnthropicFormat(JSONFormat):
 
     def __init__(self) -> None:
         super().__init__()
-        self.id: str | None = None
-        self.model: str | None = None
-        self.stop_reason: str | None = None
-        self.stop_sequence: str | None = None
+        self.id: Any = None
+        self.model: Any = None
+        self.stop_reason: Any = None
+        self.stop_sequence: Any = None
         self.stopped = False  # message_stop arrived
-        self.tools: dict[int, dict[str, Any]] = {}
-        self._inputs: dict[int, list[str]] = {}
+        self.tools: dict[Any, dict[str, Any]] = {}
+        self._inputs: dict[Any, list[str]] = {}
         self.thinking_chars = 0
         self._usage: dict[str, Any] = {}
+
+    def needs(self, event: ServerSentEvent) -> bool:
+        return head_name(event) not in NOT_NEEDED and super().needs(event)
 
     def on_json(self, event: ServerSentEvent, obj: dict[str, Any]) -> tuple[str, str]:
         kind = obj.get("type")
         if kind == "content_block_delta":
-            delta = obj["delta"]
+            delta = _object(obj, "delta")
             dtype = delta.get("type")
             if dtype == "text_delta":
-                text = delta.get("text")
+                text = text_of(delta.get("text"))
                 if text:
                     self._keep(text)
                     return kind, text
             elif dtype == "input_json_delta":
-                parts = self._inputs.get(obj.get("index", 0))
+                parts = self._inputs.get(_key(obj.get("index", 0)))
                 if parts is not None:
-                    parts.append(delta.get("partial_json") or "")
+                    parts.append(text_of(delta.get("partial_json")))
             elif dtype == "thinking_delta":
-                self.thinking_chars += len(delta.get("thinking") or "")
+                thinking = text_of(delta.get("thinking"))
+                self.thinking_chars += len(thinking)
+                self._reason(thinking)
             return kind, ""
         if not isinstance(kind, str):
             return event.event, ""
         if kind == "message_start":
-            message = obj["message"]
+            message = _object(obj, "message")
             self.id, self.model = message.get("id"), message.get("model")
-            self._usage.update(message.get("usage") or {})
+            self._usage.update(as_dict(message.get("usage")))
         elif kind == "content_block_start":
-            block = obj["content_block"]
-            if block.get("type") == "tool_use" and len(self.tools) < MAX_TOOL_CALLS:
-                index = obj.get("index", len(self.tools))
+            block = _object(obj, "content_block")
+            btype = block.get("type")
+            if btype == "tool_use" and len(self.tools) < MAX_TOOL_CALLS:
+                index = _key(obj.get("index", len(self.tools)))
                 self.tools[index] = {"id": block.get("id"), "name": block.get("name")}
                 self._inputs[index] = []
-            elif block.get("type") == "text" and block.get("text"):
+            elif btype == "text" and text_of(block.get("text")):
                 self._keep(block["text"])
                 return kind, block["text"]
+            elif btype == "thinking":
+                thinking = text_of(block.get("thinking"))
+                self.thinking_chars += len(thinking)
+                self._reason(thinking)
         elif kind == "message_delta":
-            delta = obj.get("delta") or {}
+            delta = as_dict(obj.get("delta"))
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
             self.stop_sequence = delta.get("stop_sequence") or self.stop_sequence
-            self._usage.update({k: v for k, v in (obj.get("usage") or {}).items() if v is not None})
+            self._usage.update({k: v for k, v in as_dict(obj.get("usage")).items() if v is not None})
         elif kind == "message_stop":
-            self.stopped = True
+            self.stopped = self.complete = True
         elif kind == "error":
-            error = obj.get("error") or {}
+            error = as_dict(obj.get("error"))
             self.error = f"{error.get('message') or 'the server reported an error'} ({error.get('type') or 'error'})"
+            self.complete = True  # Anthropic ends the stream after an error event
         return kind, ""
 
     def usage(self) -> Usage:
@@ -91,11 +104,11 @@ class AnthropicFormat(JSONFormat):
         if self.stop_sequence:
             result["stop_sequence"] = self.stop_sequence
         tools = []
-        for index, tool in sorted(self.tools.items()):
+        for index, tool in self.tools.items():
             raw = "".join(self._inputs[index])
             try:
                 value: Any = json.loads(raw) if raw else {}
-            except ValueError:
+            except (ValueError, RecursionError):
                 value = raw  # a stream cut inside the input: kept as the text that arrived
             tools.append({**tool, "input": value})
         if tools:
@@ -105,3 +118,16 @@ class AnthropicFormat(JSONFormat):
         if self.error:
             result["error"] = self.error
         return result
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """The object an event of this type must carry: anything else makes the event invalid (counted)."""
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} is not an object")
+    return value
+
+
+def _key(index: Any) -> Any:
+    """A block index as a dict key: any JSON scalar; other values (lists, objects) become their text."""
+    return index if isinstance(index, (int, str, float, bool)) or index is None else json.dumps(index)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from httpx_sse import ServerSentEvent
 
+from utils.formats.base import parse_json
 from utils.formats.dify import DIFY_EVENTS
 
 ANTHROPIC_TYPES = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
@@ -18,8 +17,8 @@ def detect(event: ServerSentEvent) -> str:
     if not data.startswith("{"):
         return "raw"
     try:
-        obj = json.loads(data)
-    except ValueError:
+        obj = parse_json(data)
+    except (ValueError, RecursionError):
         return "raw"
     if not isinstance(obj, dict):
         return "raw"
@@ -41,6 +40,10 @@ def detect(event: ServerSentEvent) -> str:
         return "openai"
     if "candidates" in obj or "usageMetadata" in obj or "promptFeedback" in obj:
         return "gemini"
+    if isinstance(obj.get("output"), dict) and ("request_id" in obj or event.event == "result"):
+        return "dashscope"
+    if event.event == "error" and "code" in obj and "request_id" in obj:  # DashScope's error event
+        return "dashscope"
     error = obj.get("error")
     if isinstance(error, dict):  # Google errors carry a status such as RESOURCE_EXHAUSTED
         return "gemini" if "status" in error else "openai"

@@ -15,7 +15,7 @@ from typing import Any
 
 from httpx_sse import ServerSentEvent
 
-from utils.formats.base import FormatResult, JSONFormat, Usage, to_float, to_int
+from utils.formats.base import FormatResult, JSONFormat, Usage, as_list, head_name, scalar, text_of, to_float, to_int
 
 BLOCKING_EVENT = "dify_blocking_response"  # the SSE type a blocking answer is fed with
 MAX_NODES = 200  # node records kept in the result; the rest are counted
@@ -30,6 +30,16 @@ DIFY_EVENTS = frozenset({
     "loop_completed", "parallel_branch_started", "parallel_branch_finished", "text_chunk", "text_replace",
     "agent_log", "workflow_finished", "workflow_paused", "error", "ping", "human_input_required",
     "human_input_form_filled", "human_input_form_timeout",
+})
+
+
+# Events that never carry the answer nor the app's end: an oversized one is skipped and the run goes on
+# (node, iteration, loop, branch and agent records, agent thoughts and logs, TTS audio, file notices).
+NOT_NEEDED = frozenset({
+    "workflow_started", "node_started", "node_finished", "node_retry", "iteration_started", "iteration_next",
+    "iteration_completed", "loop_started", "loop_next", "loop_completed", "parallel_branch_started",
+    "parallel_branch_finished", "agent_log", "agent_thought", "tts_message", "tts_message_end", "message_file",
+    "human_input_required", "human_input_form_filled", "human_input_form_timeout", "ping",
 })
 
 
@@ -78,6 +88,14 @@ class DifyFormat(JSONFormat):
         self.tts_events = 0
         self.files: list[dict[str, Any]] = []
 
+    def needs(self, event: ServerSentEvent) -> bool:
+        """Answer-bearing (``message``, ``agent_message``, ``text_chunk``, the replaces), end
+        (``message_end``, ``workflow_finished``, ``error``), blocking and unknown events are needed;
+        the ``NOT_NEEDED`` records are not (issue 11, fault 6)."""
+        if event.event == BLOCKING_EVENT:
+            return True
+        return head_name(event, "event") not in NOT_NEEDED
+
     # -- the hot path ----------------------------------------------------------------------
     def on_json(self, event: ServerSentEvent, obj: dict[str, Any]) -> tuple[str, str]:
         if event.event == BLOCKING_EVENT:
@@ -108,15 +126,15 @@ class DifyFormat(JSONFormat):
     # -- the other events (each arrives a few times per run) -------------------------------
     def _envelope(self, obj: dict[str, Any]) -> None:
         if self.task_id is None:
-            self.task_id = obj.get("task_id")
+            self.task_id = scalar(obj.get("task_id"))
         if self.workflow_run_id is None:
-            self.workflow_run_id = obj.get("workflow_run_id")
+            self.workflow_run_id = scalar(obj.get("workflow_run_id"))
         if self.conversation_id is None:
-            self.conversation_id = obj.get("conversation_id") or None
+            self.conversation_id = scalar(obj.get("conversation_id")) or None
         if self.message_id is None:
-            self.message_id = obj.get("message_id") or None
+            self.message_id = scalar(obj.get("message_id")) or None
         if self.created_at is None:
-            self.created_at = obj.get("created_at")
+            self.created_at = scalar(obj.get("created_at"))
 
     def _replace_answer(self, obj: dict[str, Any]) -> None:
         text = obj.get("answer") if obj.get("event") == "message_replace" else _dict(obj.get("data")).get("text")
@@ -125,16 +143,17 @@ class DifyFormat(JSONFormat):
 
     def _message_end(self, obj: dict[str, Any]) -> None:
         self.message_ended = True
-        self.message_id = obj.get("message_id") or obj.get("id") or self.message_id
+        self.complete = True
+        self.message_id = scalar(obj.get("message_id")) or scalar(obj.get("id")) or self.message_id
         self.message_usage = _dict(_dict(obj.get("metadata")).get("usage"))
-        for item in obj.get("files") or ():
+        for item in as_list(obj.get("files")):
             self._file(item)
 
     def _workflow_started(self, obj: dict[str, Any]) -> None:
         data = _dict(obj.get("data"))
-        self.workflow_run_id = self.workflow_run_id or data.get("id")
+        self.workflow_run_id = self.workflow_run_id or scalar(data.get("id"))
         if data.get("created_at") is not None:
-            self.created_at = data["created_at"]
+            self.created_at = scalar(data["created_at"])
 
     def _node_finished(self, obj: dict[str, Any]) -> None:
         data = _dict(obj.get("data"))
@@ -148,29 +167,31 @@ class DifyFormat(JSONFormat):
             if price is not None:
                 self.node_price = (self.node_price or 0.0) + price
             self.node_elapsed += elapsed or 0.0
-        if meta.get("currency"):
+        if text_of(meta.get("currency")):
             self.node_currency = meta["currency"]
         if len(self.nodes) >= MAX_NODES:
             self.nodes_dropped += 1
             return
-        record = {"node_id": data.get("node_id"), "title": data.get("title"), "node_type": data.get("node_type"),
-                  "status": data.get("status"), "elapsed_time": elapsed, "tokens": tokens, "price": price}
+        record = {"node_id": scalar(data.get("node_id")), "title": scalar(data.get("title")),
+                  "node_type": scalar(data.get("node_type")), "status": scalar(data.get("status")),
+                  "elapsed_time": elapsed, "tokens": tokens, "price": price}
         if data.get("error"):
             record["error"] = data["error"]
         self.nodes.append(record)
 
     def _workflow_finished(self, obj: dict[str, Any]) -> None:
         data = _dict(obj.get("data"))
-        self.workflow_run_id = self.workflow_run_id or data.get("id")
-        self.status = data.get("status") or self.status
+        self.workflow_run_id = self.workflow_run_id or scalar(data.get("id"))
+        self.status = text_of(data.get("status")) or self.status
         if isinstance(data.get("outputs"), dict):
             self.outputs = data["outputs"]
         self.elapsed_time = to_float(data.get("elapsed_time"))
         self.total_steps = to_int(data.get("total_steps"))
         self.workflow_tokens = to_int(data.get("total_tokens"))
         if data.get("created_at") is not None:
-            self.created_at = data["created_at"]
-        self.finished_at = data.get("finished_at")
+            self.created_at = scalar(data["created_at"])
+        self.finished_at = scalar(data.get("finished_at"))
+        self.complete = True  # the app's end, whatever its status: a failed workflow also sets the error
         if self.status == "failed":
             self.error = f"the workflow failed: {data.get('error') or 'no reason given'}"
         elif self.status == "stopped":
@@ -180,6 +201,7 @@ class DifyFormat(JSONFormat):
         self.status = "paused"
 
     def _error(self, obj: dict[str, Any]) -> None:
+        self.complete = True  # Dify ends the stream after an error event
         code, status = obj.get("code") or "error", obj.get("status")
         where = f"{code}, HTTP {status}" if status else str(code)
         self.error = f"{obj.get('message') or 'the app reported an error'} ({where})"
@@ -236,7 +258,7 @@ class DifyFormat(JSONFormat):
         price = to_float(usage.get("total_price"))
         if price is None:
             price = self.node_price
-        currency = usage.get("currency") or self.node_currency
+        currency = text_of(usage.get("currency")) or self.node_currency
         return Usage(prompt_tokens=to_int(usage.get("prompt_tokens")),
                      completion_tokens=to_int(usage.get("completion_tokens")),
                      total_tokens=total, total_price=price, currency=currency if price is not None else None)
