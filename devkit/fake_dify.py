@@ -113,9 +113,7 @@ class FakeDify:
                type_: str | None = None, sign: str = SECRET_SIGN) -> dict[str, Any]:
         """A file as Dify sends it in ``tool_parameters`` (``File.to_plugin_parameter``), served
         at its signed URL."""
-        file_id = str(uuid.uuid4())
-        self.sources[file_id] = (name, data, mime_type)
-        self.server.route(f"/files/{file_id}/file-preview", self._preview)
+        file_id = self.add_file(name, data, mime_type)
         ext = extension if extension is not None else "." + name.rsplit(".", 1)[-1]
         return {
             "dify_model_identity": "__dify__file__",
@@ -127,6 +125,14 @@ class FakeDify:
             "url": f"{self.server.url}/files/{file_id}/file-preview?timestamp=1732950000&nonce=0f1e2d3c4b5a6978"
                    f"&sign={sign}",
         }
+
+    def add_file(self, name: str, data: bytes, mime_type: str) -> str:
+        """A file of the calling Dify (an upload of its user): served at
+        ``/files/<id>/file-preview`` to a request signed with ``SECRET_SIGN``. Returns the id."""
+        file_id = str(uuid.uuid4())
+        self.sources[file_id] = (name, data, mime_type)
+        self.server.route(f"/files/{file_id}/file-preview", self._preview)
+        return file_id
 
     def _preview(self, request: Request, writer: Writer) -> None:
         file_id = request.path.split("/")[2]
