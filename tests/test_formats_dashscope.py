@@ -279,3 +279,15 @@ def test_stream_format_dashscope_can_be_chosen(plugin, server) -> None:  # needs
                                                           "stream_format": "dashscope"}))
     assert error_of(frames) is None
     assert summary_of(frames)["format"] == "dashscope"
+
+
+def test_an_incremental_stream_whose_first_pieces_repeat_one_another_keeps_every_piece() -> None:
+    """``哈`` five times (one token each, incremental_output on), then ``!``: texts that repeat the
+    previous one add nothing, so they never confirm a cumulative guess; the ``!`` that does not
+    extend them shows the stream was incremental, and the answer keeps every piece (before: the
+    guess was taken as sure and ``!`` replaced the whole answer)."""
+    field, whole = TextField(), ""
+    for piece in ["哈"] * 5 + ["!"]:
+        delta, replaced = field.add(piece)
+        whole = replaced if replaced is not None else whole + delta
+    assert whole == "哈哈哈哈哈!" and field.mode == DELTA and field.rewrites == 0

@@ -3,6 +3,8 @@ local SSE server in several network chunks, with ``stream_format`` left on ``aut
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devkit.plugin_runner import error_of, summary_of, texts, tool_outputs
@@ -129,3 +131,44 @@ def test_one_deeply_nested_event_is_an_invalid_event_and_the_run_goes_on(plugin,
     summary = summary_of(frames)
     assert summary["answer"] == aggregate("openai_chat.sse", "openai").outcome.answer
     assert summary["invalid_events"] == 1 and summary["success"] is True
+
+
+def test_an_oversized_response_completed_is_skipped_and_the_responses_run_succeeds(plugin, server):
+    """Issue 11 fault 6 for the Responses API: an image tool's base64 (partial images, the output
+    item, ``response.completed`` repeating it all) passes max_event_kb; the answer came in deltas."""
+    image = "iVBORw0KGgo" * 200  # 2.2 KB of base64, over a 1 KiB limit
+    body = "".join(f"event: {kind}\ndata: {data}\n\n" for kind, data in [
+        ("response.created", '{"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}'),
+        ("response.output_text.delta", '{"type": "response.output_text.delta", "delta": "Here is your cat."}'),
+        ("response.image_generation_call.partial_image",
+         '{"type": "response.image_generation_call.partial_image", "partial_image_b64": "' + image + '"}'),
+        ("response.output_item.done", '{"type": "response.output_item.done", "output_index": 1, "item": {"id": '
+                                      '"ig_1", "type": "image_generation_call", "result": "' + image + '"}}'),
+        ("response.completed", '{"type": "response.completed", "response": {"id": "resp_1", "status": "completed", '
+                               '"output": [{"type": "image_generation_call", "result": "' + image + '"}]}}'),
+    ])
+    server.route("/responses", None, body)
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": f"{server.url}/responses", "max_event_kb": 1}))
+    assert error_of(frames) is None
+    summary = summary_of(frames)
+    assert "".join(texts(frames)) == "Here is your cat." and summary["success"] is True
+    assert summary["status"] == "completed" and summary["oversized_events"] == 3
+    assert summary["result"]["status"] == "completed"
+
+
+@pytest.mark.parametrize("stream_format", ["auto", "raw"])
+def test_an_event_whose_type_is_a_list_is_no_crash(plugin, server, stream_format):
+    """``data: {"type": []}`` failed the node with "unhashable type: 'list'" (the keep-alive check)."""
+    server.route("/odd", None, chat_line("Hi"), 'data: {"type": []}\n\n', 'data: {"event": {"a": 1}}\n\n',
+                 chat_line(" there", "stop"), "data: [DONE]\n\n")
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": f"{server.url}/odd", "stream_format": stream_format}))
+    assert error_of(frames) is None
+    summary = summary_of(frames)
+    assert summary["success"] is True and summary["total_events"] == 4
+    if stream_format == "auto":
+        assert "".join(texts(frames)) == "Hi there" and summary["invalid_events"] == 0
+
+
+def chat_line(content: str, finish: str | None = None) -> str:
+    return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [
+        {"index": 0, "delta": {"content": content}, "finish_reason": finish}]}) + "\n\n"

@@ -80,9 +80,21 @@ def test_auto_fed_keepalives_directly_waits_for_an_identifying_event() -> None:
     assert fmt.name == "openai"
 
 
-def test_auto_decides_on_the_first_non_keepalive_event_and_raw_when_it_identifies_nothing() -> None:
-    run = feed_all(events("data:\n\ndata: hello\n\n" + OPENAI))
-    assert run.format.name == "raw" and run.texts[0] == "hello\n"
+def test_auto_decides_on_the_first_identifying_event_showing_what_came_before_as_raw() -> None:
+    """A gateway's opening event identifies nothing: it is shown as raw, and the OpenAI chunks after
+    it are read as OpenAI (not shown as JSON)."""
+    run = feed_all(events('data:\n\nevent: open\ndata: {"status":"connected"}\n\ndata: hello\n\n' + OPENAI))
+    assert run.format.name == "openai"
+    assert run.texts[:2] == ['{"status":"connected"}\n', "hello\n"]
+    assert "choices" not in run.streamed and run.outcome.answer == run.streamed.split("hello\n", 1)[1]
+
+
+def test_auto_settles_on_raw_after_enough_events_that_identify_nothing() -> None:
+    from utils.formats import AutoFormat
+
+    lines = "".join(f"data: line {n}\n\n" for n in range(AutoFormat.MAX_UNIDENTIFIED))
+    run = feed_all(events(lines + OPENAI))
+    assert run.format.name == "raw" and '"choices"' in run.streamed
 
 
 def test_done_before_any_event_is_kept_when_the_format_is_decided() -> None:
@@ -231,7 +243,15 @@ NODE_FINISHED = '{"event": "node_finished", "workflow_run_id": "w", "task_id": "
     ("dify", "x" * 2000, "message", True),
     ("openai", oa("x" * 2000), "message", True),
     ("openai", '{"type": "response.output_text.delta", "delta": "' + "x" * 2000, "message", True),
-    ("openai", '{"type": "response.completed", "response": {"' + "x" * 2000, "message", True),
+    # Responses: response.completed repeats what the deltas brought (issue 11 fault 6; see the test below)
+    ("openai", '{"type": "response.completed", "response": {"' + "x" * 2000, "message", False),
+    ("openai", '{"type": "response.image_generation_call.partial_image", "partial_image_b64": "' + "x" * 2000,
+     "message", False),
+    ("openai", '{"type": "response.output_item.done", "output_index": 0, "item": {"id": "ig_1", "type": '
+               '"image_generation_call", "status": "completed", "result": "' + "x" * 2000, "message", False),
+    ("openai", '{"type": "response.output_item.done", "output_index": 1, "item": {"type": "function_call", '
+               '"id": "fc_1", "call_id": "c", "name": "f", "arguments": "' + "x" * 2000, "message", True),
+    ("openai", '{"type": "response.output_item.done", "item": {"content": [{"' + "x" * 2000, "message", True),
     ("openai", '{"type": "response.output_text.done", "text": "' + "x" * 2000, "message", False),
     ("openai", '{"type": "response.content_part.done", "part": {"' + "x" * 2000, "message", False),
     ("anthropic", '{"type": "content_block_delta", "delta": {"text": "' + "x" * 2000, "message", True),
@@ -243,6 +263,16 @@ NODE_FINISHED = '{"event": "node_finished", "workflow_run_id": "w", "task_id": "
 ])
 def test_needs_an_oversized_event_only_when_it_could_carry_the_answer_or_the_end(name, data, event, needed) -> None:
     assert make_format(name).needs(oversized(data, event)) is needed
+
+
+def test_an_oversized_response_completed_ends_a_responses_stream_whose_answer_came_in_deltas() -> None:
+    """``response.completed`` repeats the whole output (a long answer, a generated image in base64):
+    past ``max_event_kb`` it is skipped, and the stream is still complete (its usage is lost)."""
+    fmt = make_format("openai")
+    fmt.feed(ServerSentEvent(data='{"type": "response.output_text.delta", "delta": "Hi"}'))
+    assert fmt.needs(oversized('{"type": "response.completed", "response": {"' + "x" * 2000)) is False
+    outcome = fmt.finish()
+    assert outcome.complete and outcome.answer == "Hi" and outcome.result["status"] == "completed"
 
 
 # -- fault 7: complete ------------------------------------------------------------------------------------------

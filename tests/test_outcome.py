@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from utils.outcome import CLEAN_ENDS, END_MARKERS, USER_BOUNDS, RunStatus, decide
@@ -16,6 +16,7 @@ BOUNDS = {"max_duration": 3, "read_timeout": 2, "max_stream_mb": 1, "max_events"
 
 
 @given(ENDS, FORMATS, st.booleans(), ERRORS, ERRORS)
+@example(RunStatus.COMPLETED, "openai", True, " ", None)  # {"error": {"message": " "}}: a blank reported error
 def test_success_is_exactly_a_complete_run_without_a_reported_error(end, fmt, marker_seen, stream_error, end_error):
     outcome = decide(end, format_name=fmt, format_complete=marker_seen, has_end_marker=fmt not in NO_END_MARKER,
                      stream_error=stream_error, end_error=end_error, bounds=BOUNDS)

@@ -18,6 +18,7 @@ from devkit.sse_server import Request, Writer
 from tests.format_support import aggregate, events_of, transcript
 from utils.errors import InvalidParameter
 from utils.formats.json_path import JSONPathFormat, compile_path, usage_of
+from utils.request_options import build_request_options
 
 
 def run(name: str, text_path: str, **options) -> tuple[JSONPathFormat, list[str]]:
@@ -322,3 +323,40 @@ def test_the_readme_table_examples_read_their_shapes(text_path: str, events: lis
     """working/readme-textpath.md's "my API sends ... → set ..." rows."""
     fmt = JSONPathFormat(text_path)
     assert "".join(feed(fmt, *events)) == expected and fmt.invalid_events == 0
+
+
+@pytest.mark.parametrize("expression", ["choices[0", "choices[0].delta.", "a..b", "'abc", "$.choices[0].delta.content",
+                                        "data['answer']", "a.b | `", "foo(@)", "length()"])
+def test_the_tool_gives_the_same_line_as_the_format_for_a_bad_expression(expression: str) -> None:
+    """What a user sees comes from the tool's parameter check, which runs first: it must be the
+    line the README shows (with its column), not a clipped one of JMESPath's own messages."""
+    for name in ("text_path", "usage_path"):
+        with pytest.raises(InvalidParameter) as expected:
+            compile_path(expression, name)
+        with pytest.raises(InvalidParameter) as caught:
+            build_request_options({"url": "https://example.com/stream", name: expression})
+        assert str(caught.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("'choices[0].delta.content'", "is a constant, not a path"),
+    ("`choices[0].delta.content`", "is a constant, not a path"),
+    ('`"output.text"`', "is a constant, not a path"),
+    ('"choices[0].delta.content"', "reads one key named 'choices[0].delta.content'"),
+    ('"data.answer"', "reads one key named 'data.answer'"),
+])
+def test_a_quoted_path_is_refused_as_agents_and_copied_docs_write_it(expression: str, message: str) -> None:
+    """A path in quotes compiles, yet it never reads the event: in single quotes or backticks it
+    is the same text for every event (the answer would be the path itself, repeated), in double
+    quotes one key whose name holds the dots and brackets (no text at all, and no error)."""
+    for name in ("text_path", "usage_path"):
+        with pytest.raises(InvalidParameter) as caught:
+            build_request_options({"url": "https://example.com/stream", name: expression})
+        text = str(caught.value)
+        assert text.startswith(f"Invalid parameter '{name}': ") and message in text and "without the quotes" in text
+
+
+@pytest.mark.parametrize("expression", ['"content"', '"my-key".text', "type == 'answer' && content", "@",
+                                        "`null` || content", '"a b"'])
+def test_quotes_inside_a_path_or_around_one_plain_key_are_fine(expression: str) -> None:
+    assert compile_path(expression, "text_path").expression == expression

@@ -110,9 +110,10 @@ def decide(end: RunStatus, *, format_name: str, format_complete: bool, has_end_m
     a workflow that finished with a status other than succeeded is no success either).
     """
     bounds = bounds or {}
-    if stream_error:  # a blank message from the server still reports an error
-        return Outcome(RunStatus.ERROR if end in CLEAN_ENDS else end, format_complete,
-                       stream_error.strip() or "the stream reported an error without a message")
+    if stream_error and not stream_error.strip():  # {"error": {"message": " "}}: still a failure, and it says so
+        stream_error = "the server reported an error without a message"
+    if stream_error:
+        return Outcome(RunStatus.ERROR if end in CLEAN_ENDS else end, format_complete, stream_error)
     if not has_end_marker:  # raw, a user's text_path
         complete = format_complete or end in CLEAN_ENDS or end in USER_BOUNDS
         marker = ""

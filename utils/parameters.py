@@ -21,11 +21,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import jmespath
-import jmespath.exceptions
 
 from utils.dify_files import DifyFile, file_type
 from utils.errors import BlockedAddress, InvalidParameter
+from utils.formats.json_path import compile_path  # its wording is the README's: one line, with the column
 from utils.network_policy import check_host_name, parse_ip
 from utils.secrets import is_secret_header
 
@@ -358,10 +357,7 @@ def check_jmespath(text: str, name: str) -> str:
     if len(expression) > MAX_PATH_CHARS:
         raise InvalidParameter(name, f"a JMESPath expression of at most {MAX_PATH_CHARS} characters is expected")
     try:
-        jmespath.compile(expression)
-    except jmespath.exceptions.JMESPathError as exc:
-        detail = _shown(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-        raise InvalidParameter(name, f"'{_shown(expression)}' is not a JMESPath expression ({detail})") from None
+        compile_path(expression, name)
     except (RecursionError, ValueError, TypeError, KeyError, IndexError):
         raise InvalidParameter(name, f"'{_shown(expression)}' is not a JMESPath expression") from None
     return expression

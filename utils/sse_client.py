@@ -191,11 +191,12 @@ class SSEClient:
         opened = False
         while True:
             idle = False
+            reading = False  # the deadline ends a flowing stream (a sample); a broken one it ends lost
             try:
                 with self._open(session) as response:
                     verdict = self._judge(response, session, opened)
                     if verdict.action is Action.READ:
-                        opened = True
+                        opened = reading = True
                         failures = 0
                         yield from self._read(session, response)
                         return
@@ -203,8 +204,12 @@ class SSEClient:
                 if finished():  # the run has its answer: a broken end is still its end
                     return
                 if self.clock.expired():
-                    self._time_up("no response before the time ran out" if self.clock.cut
-                                  else session.describe(exc))
+                    failure = "no response before the time ran out" if self.clock.cut else session.describe(exc)
+                    if reading or not self.events_received:
+                        self._time_up(failure)
+                    else:  # reconnecting after a loss: the loss, not max_duration, ended the stream
+                        self._lost(f"{failure}; max_duration ({limits.max_duration:g} s) passed while "
+                                   f"reconnecting", idle=False)
                     return
                 idle = is_idle(exc)
                 verdict = self._verdict_on(exc, session)
@@ -222,7 +227,11 @@ class SSEClient:
                 return
             delay = self._backoff(failures, verdict.delay)
             if self.clock.now() + delay >= self.clock.at:
-                self._time_up(f"{verdict.reason}; the next attempt would pass max_duration")
+                if not self.events_received:
+                    self._time_up(f"{verdict.reason}; the next attempt would pass max_duration")
+                else:  # a lost stream that cannot be resumed in time is lost, as when no retry is left
+                    self._lost(f"{verdict.reason}; the next attempt would pass max_duration "
+                               f"({limits.max_duration:g} s)", idle)
                 return
             self.reconnects += 1
             logger.info("reconnecting in %.2f s (attempt %d of %d): %s", delay, self.reconnects, limits.max_retries,

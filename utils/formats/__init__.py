@@ -25,15 +25,22 @@ FORMATS: dict[str, type[StreamFormat]] = {
 
 
 class AutoFormat:
-    """``auto``: a format that decides on the first event it is fed that is not a keep-alive, then
-    hands every call to the detected format (``raw`` when that event identifies none). Until then
-    it behaves as an empty ``raw`` format: a run that received nothing reports ``raw``.
+    """``auto``: a format that decides on the first event that identifies a format, then hands
+    every call to the detected format. Keep-alives never decide. Events before that (a gateway's
+    ``{"status": "connected"}``, a metadata event) are shown as ``raw`` shows them; after
+    ``MAX_UNIDENTIFIED`` such events the stream is taken as ``raw`` for good (detection stops, so a
+    raw stream pays for it only at its start). Switching to the detected format starts its answer
+    afresh: the lines shown before stay in the live text only. A run that received nothing reports
+    ``raw``.
 
     Everything a ``StreamFormat`` offers is available (``name`` is the detected format's)."""
+
+    MAX_UNIDENTIFIED = 8
 
     def __init__(self) -> None:
         self._fmt: StreamFormat = RawFormat()
         self._decided = False
+        self._unidentified = 0
 
     @property
     def format(self) -> StreamFormat:
@@ -61,7 +68,11 @@ class AutoFormat:
 
     def _decide(self, event: ServerSentEvent) -> None:
         name = detect(event)
-        if name != "raw":
+        if name == "raw":
+            self._unidentified += 1
+            if self._unidentified < self.MAX_UNIDENTIFIED:
+                return  # shown as raw; the next event may still identify a format
+        else:
             fmt = FORMATS[name]()
             if self._fmt.complete:  # [DONE] before any event
                 fmt.done()

@@ -135,8 +135,10 @@ def is_keepalive(event: ServerSentEvent) -> bool:
             obj = json.loads(data)
         except ValueError:
             return False
-        return (isinstance(obj, dict) and KEEPALIVE_KEYS.issuperset(obj)
-                and (obj.get("type") in KEEPALIVE_TYPES or obj.get("event") in KEEPALIVE_TYPES))
+        if not isinstance(obj, dict) or not KEEPALIVE_KEYS.issuperset(obj):
+            return False
+        kind, name = obj.get("type"), obj.get("event")  # any JSON value: a list or an object is no name
+        return (isinstance(kind, str) and kind in KEEPALIVE_TYPES) or (isinstance(name, str) and name in KEEPALIVE_TYPES)
     return False
 
 

@@ -11,7 +11,7 @@ import os
 
 DELTA = "delta"
 CUMULATIVE = "cumulative"
-CONFIRM_TEXTS = 4  # a detected cumulative stream is taken as sure after this many texts extend each other
+CONFIRM_TEXTS = 4  # a detected cumulative stream is taken as sure after this many texts, each longer than the last
 
 
 class TextField:
@@ -26,12 +26,13 @@ class TextField:
 
     Detection: the first text is streamed whole (it is that in both modes). The second decides:
     cumulative if it starts with the first, otherwise delta. A cumulative guess is checked on the
-    next texts: if one of the first ``CONFIRM_TEXTS`` does not extend its predecessor, the stream
-    was incremental after all (a repeated token such as ``"**"``, ``"**"``): the mode turns to delta
+    next texts until the first text and ``CONFIRM_TEXTS - 1`` texts longer than their predecessor
+    came (a text equal to the previous one confirms nothing): if one does not extend its predecessor, the stream was
+    incremental after all (a repeated token such as ``"**"``, ``"**"``): the mode turns to delta
     and the answer is rebuilt from every text received (the live stream missed the repeats).
     """
 
-    __slots__ = ("_lengths", "mode", "rewrites", "text")
+    __slots__ = ("_grown", "_lengths", "mode", "rewrites", "text")
 
     def __init__(self, mode: str | None = None) -> None:
         if mode not in (None, DELTA, CUMULATIVE):
@@ -40,6 +41,7 @@ class TextField:
         self.text = ""  # cumulative or undecided: the last whole text
         self.rewrites = 0
         self._lengths: list[int] | None = None  # a cumulative guess not yet sure: each text's length
+        self._grown = 0  # texts of the guess longer than the one before them
 
     def add(self, text: str) -> tuple[str, str | None]:
         """Returns (the text to stream now, the whole text when it replaces what was kept, else None:
@@ -56,6 +58,7 @@ class TextField:
                 return text, None
             if text.startswith(previous):
                 self.mode, self._lengths = CUMULATIVE, [len(previous), len(text)]
+                self._grown = 1 + (len(text) > len(previous))
                 return text[len(previous):], text
             self.mode = DELTA
             return text, None
@@ -64,7 +67,8 @@ class TextField:
             lengths = self._lengths
             if lengths is not None:
                 lengths.append(len(text))
-                if len(lengths) >= CONFIRM_TEXTS:
+                self._grown += len(text) > len(previous)
+                if self._grown >= CONFIRM_TEXTS:
                     self._lengths = None
             return text[len(previous):], text
         if self._lengths is not None:  # guessed cumulative, but it was a stream of deltas

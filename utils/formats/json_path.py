@@ -70,10 +70,27 @@ def compile_path(expression: str, name: str) -> ParsedResult:
                                      f"{_column(exc.lex_position)} (e.g. {EXAMPLE})") from None
     except JMESPathError as exc:
         raise InvalidParameter(name, f"'{shown}' is not a JMESPath expression: {_one_line(str(exc))}") from None
-    problem = _function_problem(parsed.parsed)
+    problem = _function_problem(parsed.parsed) or _quoted_path(parsed.parsed)
     if problem:
         raise InvalidParameter(name, f"'{shown}': {problem}")
     return parsed
+
+
+def _quoted_path(node: dict[str, Any]) -> str | None:
+    """A path written in quotes, as agents and copied docs do: it compiles, yet never reads the
+    event. In single quotes or backticks the whole expression is a literal (the same value for
+    every event); in double quotes it is one key whose name holds the path's dots or brackets."""
+    if node.get("type") == "literal":
+        return f"is a constant, not a path into the event: write it without the quotes, e.g. {EXAMPLE}"
+    key = node.get("value") if node.get("type") == "field" else None
+    if isinstance(key, str) and any(c in key for c in ".[") and key.strip():
+        try:
+            unquoted = jmespath.compile(key).parsed
+        except JMESPathError:
+            return None
+        if unquoted.get("type") != "field":
+            return f"reads one key named '{key[:MAX_SHOWN]}'; for a path write it without the quotes"
+    return None
 
 
 def _column(position: object) -> str:

@@ -18,6 +18,7 @@ responses-streaming): text in ``response.output_text.delta``; reasoning in
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from httpx_sse import ServerSentEvent
@@ -47,7 +48,10 @@ NOT_NEEDED = frozenset({
     "response.output_text.annotation.added", "response.reasoning_summary_part.added",
     "response.reasoning_summary_part.done", "response.reasoning_summary_text.done", "response.reasoning_text.done",
     "response.refusal.done", "response.function_call_arguments.delta", "response.function_call_arguments.done",
+    "response.image_generation_call.partial_image",  # a base64 image, never text
 })
+# The type of a response.output_item.done's item, read from an oversized event's head.
+_ITEM_TYPE = re.compile(r'"item"\s*:\s*\{[^{}]*?"type"\s*:\s*"([^"\\]{1,64})"')
 
 
 def _error_text(error: Any) -> str:
@@ -98,7 +102,18 @@ class OpenAIFormat(JSONFormat):
         self.choices = Choices()  # n > 1
 
     def needs(self, event: ServerSentEvent) -> bool:
-        return head_name(event) not in NOT_NEEDED and super().needs(event)
+        """Responses: ``response.completed`` repeats what the deltas brought (a long answer, a base64
+        image): an oversized one is skipped, and it still ends the stream (its usage is lost). An
+        ``output_item.done`` is needed only for a function call (or an item whose type the head
+        does not show): messages, reasoning, image or search results came otherwise or are no text."""
+        kind = head_name(event)
+        if kind == "response.completed":
+            self.api, self.status, self.complete = "responses", "completed", True
+            return False
+        if kind == "response.output_item.done":
+            item = _ITEM_TYPE.search(event.data)
+            return item is None or item.group(1) == "function_call"
+        return kind not in NOT_NEEDED and super().needs(event)
 
     # -- Chat Completions ------------------------------------------------------------------
     def on_json(self, event: ServerSentEvent, obj: dict[str, Any]) -> tuple[str, str]:
