@@ -8,6 +8,10 @@ The tool runtime does what Dify's API does for a plugin tool node:
   already resolved by the node) are merged, then cast by each parameter's declared type
   (Dify ``core/workflow/node_runtime.py`` ``_build_tool_runtime_spec``, ``ToolEngine.generic_invoke``,
   ``core/plugin/entities/parameters.py`` ``cast_parameter_value``);
+- a file parameter (graphon ``File``, or a list of them) goes to the plugin as Dify sends it,
+  ``File.to_plugin_parameter()`` (Dify ``core/plugin/utils/converter.py``
+  ``convert_parameters_to_plugin_format``), its URL signed by ``SignedFileURLs`` when a test
+  installs it (Dify: ``INTERNAL_FILES_URL/files/<id>/file-preview?timestamp&nonce&sign``);
 - each session frame's tool message becomes a graphon ``ToolRuntimeMessage`` (text, link, json and
   variables pass unchanged through Dify's ``ToolFileMessageTransformer``; this plugin sends no files);
 - a plugin error ends the message stream with ``ToolRuntimeInvocationError`` carrying Dify's
@@ -31,6 +35,8 @@ from typing import Any
 import yaml
 from graphon.entities.graph_init_params import GraphInitParams
 from graphon.enums import BuiltinNodeTypes
+from graphon.file.enums import FileTransferMethod
+from graphon.file.models import File
 from graphon.graph.graph import Graph
 from graphon.graph_engine import GraphEngine
 from graphon.graph_engine.command_channels import InMemoryChannel
@@ -97,6 +103,48 @@ def cast_parameter(kind: str, value: Any) -> Any:
     return value
 
 
+def plugin_parameter(value: Any) -> Any:
+    """A value as Dify hands it to a plugin: a ``File`` (or a list of only files) as its
+    ``to_plugin_parameter()`` dict; anything else unchanged."""
+    if isinstance(value, File):
+        return value.to_plugin_parameter()
+    if isinstance(value, list) and value and all(isinstance(item, File) for item in value):
+        return [item.to_plugin_parameter() for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class SignedFileURLs:
+    """graphon's workflow file runtime, as far as a plugin's file parameters need it: the URL
+    Dify gives a plugin for a file (``for_external=False``: ``INTERNAL_FILES_URL``), with the
+    query of Dify's signed file URLs; ``sign`` stands for Dify's HMAC. Install it with
+    ``graphon.file.runtime.set_workflow_file_runtime``."""
+
+    files_url: str
+    sign: str
+    timestamp: str = "1732950000"
+    nonce: str = "5d41402abc4b2a76b9719d911017c592"
+
+    def resolve_upload_file_url(self, *, upload_file_id: str, as_attachment: bool = False,
+                                for_external: bool = True) -> str:
+        return (f"{self.files_url}/files/{upload_file_id}/file-preview?timestamp={self.timestamp}"
+                f"&nonce={self.nonce}&sign={self.sign}")
+
+    def resolve_tool_file_url(self, *, tool_file_id: str, extension: str, for_external: bool = True) -> str:
+        return (f"{self.files_url}/files/tools/{tool_file_id}{extension}?timestamp={self.timestamp}"
+                f"&nonce={self.nonce}&sign={self.sign}")
+
+    def resolve_file_url(self, *, file: File, for_external: bool = True) -> str | None:
+        if file.transfer_method == FileTransferMethod.REMOTE_URL:
+            return file.remote_url
+        if file.transfer_method == FileTransferMethod.LOCAL_FILE and file.reference:
+            return self.resolve_upload_file_url(upload_file_id=file.reference, for_external=for_external)
+        if file.transfer_method == FileTransferMethod.TOOL_FILE and file.reference:
+            return self.resolve_tool_file_url(tool_file_id=file.reference, extension=file.extension or "",
+                                              for_external=for_external)
+        return None
+
+
 @dataclass(frozen=True)
 class _Binding:
     """What ``get_runtime`` resolves for one Tool node (the opaque handle's ``raw``)."""
@@ -156,7 +204,7 @@ class PluginToolRuntime:
                workflow_call_depth: int, provider_name: str) -> Generator[ToolRuntimeMessage, None, None]:
         binding: _Binding = tool_runtime.raw  # type: ignore[assignment]
         merged = {**binding.settings, **tool_parameters}
-        params = {name: cast_parameter(binding.parameter_types.get(name, ""), value)
+        params = {name: plugin_parameter(cast_parameter(binding.parameter_types.get(name, ""), value))
                   for name, value in merged.items() if value is not None}
         self.calls.append(params)
         session = self.plugin.invoke(binding.tool_name, params, self.credentials, provider=PROVIDER)

@@ -2,20 +2,32 @@
 
 ``build_dify_request`` validates the parameters and builds the POST for ``/chat-messages``,
 ``/workflows/run`` or ``/completion-messages`` as ``RequestOptions`` with the ``dify`` stream
-format; ``dify_run`` starts the same ``StreamRun`` as ``sse_request``. In ``blocking`` mode the
-run's client is a ``JSONClient``: the single JSON answer enters the ``dify`` format as one event,
-so both modes end in the same summary shape.
+format; ``dify_run`` uploads the workflow's own files (``upload_files``) to the called app, puts
+their references in the body, and starts the same ``StreamRun`` as ``sse_request``. In
+``blocking`` mode the run's client is a ``JSONClient``: the single JSON answer enters the ``dify``
+format as one event, so both modes end in the same summary shape.
+
+Uploaded files go where the service API reads them: in ``inputs.<file_input>`` when the builder
+names the called app's file variable (one file object for a ``file`` variable, a list for a
+``file-list`` one, as ``file_input_type`` says), else in the body's ``files`` list (a chat app's
+attachments; ``sys.files`` of a workflow). Source: Dify service API, /chat-messages and
+/workflows/run ("inputs" of file types, "files").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
+from utils.dify_files import DifyFile, FileUploadError, upload_files
 from utils.errors import InvalidParameter
 from utils.formats.dify import BLOCKING_EVENT
+from utils.http_attempt import RunClock
 from utils.json_client import JSONClient
 from utils.network_policy import NetworkPolicy
 from utils.parameters import ToolParams, merge_headers
@@ -29,9 +41,23 @@ DEFAULT_USER = "dify-plugin-sse-request"
 
 @dataclass(frozen=True)
 class DifyRequest:
+    """One call: the run's options (``content`` is ``body`` as JSON), and the files still to
+    upload (``uploads``) with where their references go (``file_input``, ``file_list``)."""
+
     options: RequestOptions
     response_mode: str
     body: dict[str, Any]
+    base_url: str = ""
+    uploads: tuple[DifyFile, ...] = ()
+    file_input: str = ""  # the called app's file variable; "" : the body's files list
+    file_list: bool = False  # file_input is a file-list variable
+
+
+def _encoded(body: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # inputs nested near the interpreter's limit
+        raise InvalidParameter("inputs", "the JSON is nested too deeply") from None
 
 
 def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None,
@@ -48,6 +74,15 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
     query = p.text("query")
     inputs = p.json_object("inputs", '{"topic": "SSE"}')
     files = p.dify_files("files")
+    uploads = p.uploads("upload_files")
+    file_input = p.variable_name("file_input")
+    file_list = p.choice("file_input_type") == "file-list"
+    if file_input and uploads and file_input in inputs:
+        raise InvalidParameter("file_input", f"inputs already has a value for '{file_input}'; "
+                                             "name another variable or remove it from inputs")
+    if file_input and not file_list and len(uploads) > 1:
+        raise InvalidParameter("file_input_type", f"'file' takes a single file but upload_files has {len(uploads)}; "
+                                                  "choose file-list for a variable that takes a list")
     user = p.text("user").strip() or default_user or DEFAULT_USER
 
     body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}
@@ -62,10 +97,7 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
         inputs["query"] = query
     if files:
         body["files"] = files
-    try:
-        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):  # inputs nested near the interpreter's limit
-        raise InvalidParameter("inputs", "the JSON is nested too deeply") from None
+    content = _encoded(body)
 
     accept = "application/json" if response_mode == "blocking" else "text/event-stream"
     headers, secrets = merge_headers(default_headers or [], [("Authorization", f"Bearer {api_key}"),
@@ -89,13 +121,41 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
         ssl_verify=p.boolean("ssl_verify"),
         stream_format="dify",
         fail_on_stream_error=p.boolean("fail_on_stream_error"),
-        redactor=Redactor([*url_secrets(base_url), api_key, *secrets]),
+        redactor=Redactor([*url_secrets(base_url), api_key, *secrets, *(s for f in uploads for s in f.secrets)]),
     )
-    return DifyRequest(options, response_mode, body)
+    return DifyRequest(options, response_mode, body, base_url, uploads, file_input, file_list)
+
+
+def with_uploads(request: DifyRequest, policy: NetworkPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None) -> DifyRequest:
+    """The request with its files uploaded and referred to in the body (unchanged when it has
+    none). The uploads count against ``max_duration``: the run gets the time they left. Raises
+    ``FileUploadError`` (one line naming ``upload_files``) or the transport's errors."""
+    if not request.uploads:
+        return request
+    options = request.options
+    clock = RunClock(options.limits.max_duration)
+    uploaded = upload_files(request.uploads, options, request.base_url, request.body["user"], policy, clock,
+                            transport)
+    left = clock.left()
+    if left < 1:
+        raise FileUploadError(f"the uploads took all of max_duration ({options.limits.max_duration:g} s); "
+                              "the app was not called")
+    references = [u.reference for u in uploaded]
+    body = {**request.body, "inputs": dict(request.body["inputs"])}
+    if request.file_input:
+        body["inputs"][request.file_input] = references if request.file_list else references[0]
+    else:
+        body["files"] = [*body.get("files", []), *references]
+    limits = dataclasses.replace(options.limits, max_duration=left, read_timeout=min(options.limits.read_timeout, left))
+    options = dataclasses.replace(options, content=_encoded(body), limits=limits)
+    return dataclasses.replace(request, options=options, body=body, uploads=())
 
 
 def dify_run(request: DifyRequest, policy: NetworkPolicy | None = None) -> StreamRun:
-    """The run of one call: streamed through the SSE client, or one blocking JSON answer."""
+    """The run of one call (its files uploaded first): streamed through the SSE client, or one
+    blocking JSON answer."""
+    request = with_uploads(request, policy)
     client = None
     if request.response_mode == "blocking":
         client = JSONClient(request.options, policy, event_type=BLOCKING_EVENT)

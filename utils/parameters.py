@@ -14,6 +14,7 @@ import ast
 import base64
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from utils.dify_files import DifyFile, file_type
 from utils.errors import BlockedAddress, InvalidParameter
 from utils.formats.json_path import compile_path  # its wording is the README's: one line, with the column
 from utils.network_policy import check_host_name, parse_ip
@@ -33,13 +35,9 @@ MAX_DURATION_LIMIT_S = 570
 # holds the plugin's only thread meanwhile): longer text is read as JSON only.
 MAX_LITERAL_CHARS = 64 * 1024
 MAX_PATH_CHARS = 1024  # a JMESPath picking a field is a line, not a program
-# Dify's file types by extension (a URL with any other extension is a document).
-_FILE_TYPES = {
-    "image": ("jpg", "jpeg", "png", "gif", "webp", "svg"),
-    "audio": ("mp3", "m4a", "wav", "webm", "amr", "mpga"),
-    "video": ("mp4", "mov", "mpeg", "webm"),
-}
 
+# A Start node's variable name (Dify's workflow editor: a letter or _, then letters, digits, _).
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 # RFC 9110 token characters for a header name.
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -48,7 +46,7 @@ _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 class Param:
     """One parameter as the tool's YAML declares it (Dify's ``ToolParameter`` fields)."""
 
-    type: str  # string, number, boolean, select, secret-input
+    type: str  # string, number, boolean, select, secret-input, files (a list of Dify files)
     form: str = "form"  # llm: an agent fills it; form: the workflow's author sets it
     default: Any = None
     min: float | None = None
@@ -107,6 +105,9 @@ TOOLS: dict[str, dict[str, Param]] = {
         "conversation_id": Param("string", "llm"),
         "user": Param("string", "llm"),
         "files": Param("string", "llm"),
+        "upload_files": Param("files", "llm"),
+        "file_input": Param("string"),
+        "file_input_type": _select("file", "file-list"),
         "response_mode": _select("streaming", "blocking"),
         "output_mode": OUTPUT_MODE,
         "read_timeout": READ_TIMEOUT,
@@ -364,9 +365,10 @@ def check_jmespath(text: str, name: str) -> str:
 
 def _file_from_url(url: str, name: str) -> dict[str, Any]:
     check_url(url, name)
-    extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
-    kind = next((k for k, exts in _FILE_TYPES.items() if extension in exts), "document")
-    return {"type": kind, "transfer_method": "remote_url", "url": url}
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    extension = path.rsplit("/", 1)[-1].rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+    kind = file_type(extension)
+    return {"type": "document" if kind == "custom" else kind, "transfer_method": "remote_url", "url": url}
 
 
 def auth_headers(auth_type: str, token: str, header: str) -> list[tuple[str, str]]:
@@ -504,3 +506,24 @@ class ToolParams:
         if any("transfer_method" not in item or "type" not in item for item in items):
             raise InvalidParameter(name, "each file needs 'type' and 'transfer_method' (remote_url or local_file)")
         return items
+
+    def uploads(self, name: str) -> tuple[DifyFile, ...]:
+        """Files of Dify's ``files`` type, as ``tools/`` hands them over (``DifyFile``s, one or a
+        list); () when absent. Anything else (text an agent wrote, a file URL) is refused: such
+        files go in the string parameter ``files``."""
+        value = self.values.get(name)
+        if value is None or value == "" or value == []:
+            return ()
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(item, DifyFile) for item in items):
+            raise InvalidParameter(name, "expected Dify files (bind a file variable, such as the Start node's); "
+                                         "put file URLs or JSON file objects in 'files' instead")
+        return tuple(items)
+
+    def variable_name(self, name: str) -> str:
+        """A Dify variable name (letters, digits, underscore; not starting with a digit), or ""."""
+        text = self.text(name).strip()
+        if text and not _VARIABLE_NAME.fullmatch(text):
+            raise InvalidParameter(name, f"'{_shown(text)}' is not a variable name (letters, digits and _, "
+                                         "as the called workflow's Start node names it)")
+        return text
