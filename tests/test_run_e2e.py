@@ -246,6 +246,21 @@ def test_in_summary_mode_an_agent_reads_the_answer_plus_at_most_2_kib(plugin, se
             "reasoning"} <= set(outputs)
 
 
+def test_in_summary_mode_a_dify_result_does_not_repeat_the_answer(plugin, server):
+    """The dify format's result carries the answer and per-node records; summary mode's ``result``
+    variable leaves both out (the ``answer`` variable holds the answer), so an agent reads it once."""
+    url = serve(server, "/chat-messages", transcript("dify_chatflow.sse"))
+    frames = plugin.collect(plugin.invoke("sse_request", {"url": url, "output_mode": "summary"}))
+    outputs = tool_outputs(frames)
+    answer = outputs["answer"]
+    assert answer and "answer" not in outputs["result"] and "nodes" not in outputs["result"]
+    assert outputs["result"]["data"]["status"] == "succeeded"
+    observation = agent_observation(frames)
+    assert observation.count(answer) == 1 and len(observation) <= len(answer) + 2048, len(observation)
+    text_mode = tool_outputs(plugin.collect(plugin.invoke("sse_request", {"url": url})))
+    assert text_mode["result"]["answer"] == answer and text_mode["result"]["nodes"]  # workflows keep them
+
+
 # -- issue 18.2: no stdout line over the daemon's limit, whatever comes ----------------------
 def hostile(kind: str) -> bytes:
     megabyte = 1024 * 1024

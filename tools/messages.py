@@ -12,7 +12,9 @@ message, so what summary mode yields is kept short):
 - ``events``: one JSON line per event as text (and ``reasoning`` live with ``stream_reasoning``);
   then the variables and the whole JSON summary.
 - ``summary``: nothing live; the variables, then the JSON summary without what the variables
-  already hold and without the kept events (for agents).
+  already hold and without the kept events (for agents). The ``result`` variable leaves out what
+  only repeats or details: the copies of the answer (``result.answer``, a Dify output equal to it:
+  the ``answer`` variable holds it) and the Dify per-node records.
 
 A run that fails (incomplete, or the stream reported an error) raises after its live messages and
 yields no variables nor summary: Dify's tool node keeps no output of a failed node (only
@@ -82,6 +84,8 @@ def stream_messages(tool: Tool, run: StreamRun, mode: str) -> Generator[ToolInvo
     summary = run.summary.as_dict()
     logger.info("%s", summary["summary"])
     values = run.summary.as_dict(bound=False)  # each variable is bounded alone, not by the summary's room
+    if mode == "summary":
+        values["result"] = agent_result(values.get("result"), values.get("answer"))
     for name in SUMMARY_VARIABLES:
         value = values.get(name)
         if value is None:
@@ -90,6 +94,20 @@ def stream_messages(tool: Tool, run: StreamRun, mode: str) -> Generator[ToolInvo
             continue  # the stream variable already holds exactly this value: not sent twice
         yield tool.create_variable_message(name, fit(value))
     yield tool.create_json_message(lean(summary) if mode == "summary" else summary)
+
+
+def agent_result(result: object, answer: object) -> object:
+    """``result`` as summary mode sends it: without the copies of the answer (``result.answer``, and a
+    Dify output equal to it: the ``answer`` variable holds it) and without the Dify node records, which
+    an agent would otherwise read again (Dify's agent reads ``str()`` of every variable)."""
+    if not isinstance(result, dict):
+        return result
+    lean = {key: value for key, value in result.items() if key != "nodes" and not (key == "answer" and value == answer)}
+    data = lean.get("data")
+    if isinstance(data, dict) and isinstance(data.get("outputs"), dict) and answer:
+        outputs = {key: value for key, value in data["outputs"].items() if value != answer}
+        lean["data"] = {**data, "outputs": outputs}
+    return lean
 
 
 def _bound_error(run: StreamRun, exc: SSERequestError) -> None:
