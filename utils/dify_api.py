@@ -60,6 +60,28 @@ def _encoded(body: dict[str, Any]) -> bytes:
         raise InvalidParameter("inputs", "the JSON is nested too deeply") from None
 
 
+def _body(p: ToolParams, app_type: str, response_mode: str, inputs: dict[str, Any], default_user: str | None
+          ) -> dict[str, Any]:
+    """The service API's request body (before uploads): ``query`` goes to a chat app's body, or to
+    ``inputs.query`` of a workflow or completion app; ``files`` (URLs or file objects) to ``files``."""
+    query = p.text("query")
+    user = p.text("user").strip() or default_user or DEFAULT_USER
+    body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}
+    if app_type == "chat":
+        if not query.strip():
+            raise InvalidParameter("query", "a chat app needs a query (the user's message)")
+        body["query"] = query
+        conversation_id = p.text("conversation_id").strip()
+        if conversation_id:
+            body["conversation_id"] = conversation_id
+    elif query.strip() and "query" not in inputs:  # workflow and completion apps read it from inputs
+        inputs["query"] = query
+    files = p.dify_files("files")
+    if files:
+        body["files"] = files
+    return body
+
+
 def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[str, str]] | None = None,
                        default_user: str | None = None) -> DifyRequest:
     """Validates every parameter of the ``dify_app`` tool, in the order a user reads them."""
@@ -71,9 +93,7 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
     if any(c in api_key for c in "\r\n\0 "):
         raise InvalidParameter("api_key", "the key contains white space, a line break or NUL")
     app_type, response_mode = p.choice("app_type"), p.choice("response_mode")
-    query = p.text("query")
     inputs = p.json_object("inputs", '{"topic": "SSE"}')
-    files = p.dify_files("files")
     uploads = p.uploads("upload_files")
     file_input = p.variable_name("file_input")
     file_list = p.choice("file_input_type") == "file-list"
@@ -83,20 +103,7 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
     if file_input and not file_list and len(uploads) > 1:
         raise InvalidParameter("file_input_type", f"'file' takes a single file but upload_files has {len(uploads)}; "
                                                   "choose file-list for a variable that takes a list")
-    user = p.text("user").strip() or default_user or DEFAULT_USER
-
-    body: dict[str, Any] = {"inputs": inputs, "response_mode": response_mode, "user": user}
-    if app_type == "chat":
-        if not query.strip():
-            raise InvalidParameter("query", "a chat app needs a query (the user's message)")
-        body["query"] = query
-        conversation_id = p.text("conversation_id").strip()
-        if conversation_id:
-            body["conversation_id"] = conversation_id
-    elif query.strip() and "query" not in inputs:  # workflow and completion apps read it from inputs
-        inputs["query"] = query
-    if files:
-        body["files"] = files
+    body = _body(p, app_type, response_mode, inputs, default_user)
     content = _encoded(body)
 
     accept = "application/json" if response_mode == "blocking" else "text/event-stream"
