@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from utils.errors import BadBody, BlockedAddress, ConnectFailed, SSERequestError
+from utils.http_body import raw_reader
 from utils.network_policy import NetworkPolicy
 from utils.pinned_transport import PinnedTransport, Resolver
 from utils.secrets import is_secret_header
@@ -275,10 +276,11 @@ class HTTPSession:
 
     def body(self, response: httpx.Response) -> Iterator[bytes]:
         """The body's bytes, decoded here in pieces of at most ``PIECE`` bytes (one network read
-        when not compressed). Raises ``BadBody`` for a coding not read or a corrupt body, httpx's
+        when not compressed), read from the socket by ``utils/http_body.py`` when the connection
+        is plain HTTP/1.1 (through httpx otherwise). Raises ``BadBody`` for a coding not read or a corrupt body, httpx's
         errors for the transport. Between pieces the thread is handed to other runs once every
         ``YIELD_EVERY_S`` (a run that always has data never blocks, so never lets others run)."""
-        pieces: Iterator[bytes] = response.iter_raw()
+        pieces: Iterator[bytes] = raw_reader(response) or response.iter_raw()
         for inflater in _codings(response):
             pieces = _decode(pieces, inflater)
         clock = self.clock.now
