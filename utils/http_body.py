@@ -38,7 +38,7 @@ import httpx
 
 READ_BYTES = 64 * 1024  # as httpcore reads (READ_NUM_BYTES)
 MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) or a trailer line longer than this is refused
-_SyncStream = httpcore._backends.sync.SyncStream  # noqa: SLF001 - the plain socket stream, checked by type
+_SyncStream = httpcore._backends.sync.SyncStream  # the plain socket stream, checked by type
 
 
 def _connection_of(response: httpx.Response) -> Any:
