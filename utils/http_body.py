@@ -33,15 +33,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import h11
-import httpcore
 import httpx
 
 READ_BYTES = 64 * 1024  # as httpcore reads (READ_NUM_BYTES)
 MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) or a trailer line longer than this is refused
-_SyncStream = httpcore._backends.sync.SyncStream  # the plain socket stream, checked by type
 
 
-def _connection_of(response: httpx.Response) -> Any:
+def _connection_of(response: httpx.Response, httpcore: Any) -> Any:
     """httpcore's HTTP11Connection behind ``response`` (httpx BoundSyncStream -> ResponseStream ->
     httpcore PoolByteStream -> HTTP11ConnectionByteStream -> HTTP11Connection), or None."""
     layer: Any = response.stream
@@ -61,12 +59,14 @@ def raw_reader(response: httpx.Response) -> Iterator[bytes] | None:
     request other than HEAD, whose body h11 has not started to deliver."""
     if response.status_code != 200 or response.request.method == "HEAD" or response.http_version != "HTTP/1.1":
         return None
-    connection = _connection_of(response)
+    import httpcore  # imported by httpx's transport already (httpx imports it on first use, not at start-up)
+
+    connection = _connection_of(response, httpcore)
     if connection is None:
         return None
     state = getattr(connection, "_h11_state", None)
     stream = getattr(connection, "_network_stream", None)
-    if not isinstance(state, h11.Connection) or type(stream) is not _SyncStream or state.their_state is not h11.SEND_BODY:
+    if not isinstance(state, h11.Connection) or type(stream) is not httpcore._backends.sync.SyncStream or state.their_state is not h11.SEND_BODY:
         return None
     sock = stream.get_extra_info("socket")
     if sock is None:
