@@ -5,7 +5,8 @@ Parts: ``clients`` (raw httpx / httpx-sse / our client on small and 64 KiB event
 (50 invocations at once), ``memory`` (1 GiB through the plugin), ``fairness`` (a flood and a slow
 stream in one plugin: gaps and heartbeats), ``bomb`` (peak RSS under a gzip bomb), ``paced`` (many chats: N
 paced LLM-like streams at once, against a minimal plugin on the same SDK and a minimal gevent program; see
-``devkit/bench/paced.py``). Everything talks to SSE servers in separate processes on 127.0.0.1. Not part
+``devkit/bench/paced.py``), ``first`` (first event warm and in a fresh process, start-up to the first
+heartbeat; see ``devkit/bench/first_call.py``). Everything talks to SSE servers in separate processes on 127.0.0.1. Not part
 of the test suite.
 """
 
@@ -19,9 +20,9 @@ import sys
 import time
 from importlib.metadata import version
 
-from devkit.bench import clients, paced, plugin, transport
+from devkit.bench import clients, first_call, paced, plugin, transport
 
-PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "fairness", "bomb", "paced")
+PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "fairness", "bomb", "paced", "first")
 
 
 def machine() -> str:
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                 lines = plugin.latency(base, runs)
             elif part == "paced":
                 lines = paced.run([int(n) for n in args.paced_n.split(",")], args.paced_seconds)
+            elif part == "first":
+                lines = first_call.run(base, runs)
             elif part == "concurrency":
                 lines = plugin.concurrency(base, runs, heartbeat=args.heartbeat)
             elif part == "fairness":
