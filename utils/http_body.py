@@ -29,6 +29,7 @@ malformed chunk.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,8 @@ import h11
 import httpx
 
 READ_BYTES = 64 * 1024  # as httpcore reads (READ_NUM_BYTES)
+WAITED_S = 0.0005  # a read that took longer than this waited for the network (others ran meanwhile)
+_now = time.monotonic
 MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) or a trailer line longer than this is refused
 
 
@@ -53,7 +56,7 @@ def _connection_of(response: httpx.Response, httpcore: Any) -> Any:
     return None
 
 
-def raw_reader(response: httpx.Response) -> Iterator[bytes] | None:
+def raw_reader(response: httpx.Response) -> SocketBody | None:
     """The body's bytes as they come off the socket (not yet content-decoded), or None when this
     response cannot be read here (see the module's docstring). Only for a 200 answer to a
     request other than HEAD, whose body h11 has not started to deliver."""
@@ -75,53 +78,71 @@ def raw_reader(response: httpx.Response) -> Iterator[bytes] | None:
     timeout = (response.request.extensions.get("timeout") or {}).get("read")
     headers = response.headers
     codings = [c.strip().lower() for v in headers.get_list("transfer-encoding") for c in v.split(",") if c.strip()]
+    body = SocketBody(sock, timeout)
     if codings:
         if codings[-1] != "chunked":  # RFC 9112 §6.3 rule 4 for a response: read until close
-            return _until_close(sock, buffered, closed, timeout)
-        return _chunked(sock, buffered, closed, timeout)
+            body._pieces = _until_close(body, buffered, closed)
+        else:
+            body._pieces = _chunked(body, buffered, closed)
+        return body
     length = headers.get("content-length")
     if length is not None:
         try:
             size = int(length)
         except ValueError:
             return None  # h11 refused this already; never reached
-        return _fixed(sock, buffered, closed, timeout, size)
-    return _until_close(sock, buffered, closed, timeout)
+        body._pieces = _fixed(body, buffered, closed, size)
+        return body
+    body._pieces = _until_close(body, buffered, closed)
+    return body
 
 
-def _recv(sock: socket.socket, timeout: float | None) -> bytes:
-    try:
-        return sock.recv(READ_BYTES)
-    except TimeoutError:
-        raise httpx.ReadTimeout("timed out") from None
-    except OSError as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from None
+class SocketBody:
+    """The body's bytes (iterate it); ``waits`` counts the reads that waited for the network
+    (took longer than ``WAITED_S``: under gevent, other greenlets ran meanwhile)."""
+
+    __slots__ = ("_pieces", "_sock", "waits")
+
+    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
+        sock.settimeout(timeout)
+        self._sock = sock
+        self.waits = 0
+        self._pieces: Iterator[bytes] = iter(())
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
+
+    def __next__(self) -> bytes:
+        return next(self._pieces)
+
+    def recv(self) -> bytes:
+        started = _now()
+        try:
+            data = self._sock.recv(READ_BYTES)
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out") from None
+        except OSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from None
+        if _now() - started > WAITED_S:
+            self.waits += 1
+        return data
 
 
 def _cut_short(detail: str) -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError(f"peer closed connection without sending complete message body ({detail})")
 
 
-def _until_close(sock: socket.socket, buffered: bytes, closed: bool, timeout: float | None) -> Iterator[bytes]:
+def _until_close(body: SocketBody, buffered: bytes, closed: bool) -> Iterator[bytes]:
     if buffered:
         yield buffered
     if closed:
         return
-    sock.settimeout(timeout)
-    recv = sock.recv
-    while True:
-        try:
-            data = recv(READ_BYTES)
-        except TimeoutError:
-            raise httpx.ReadTimeout("timed out") from None
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from None
-        if not data:
-            return
+    recv = body.recv
+    while data := recv():
         yield data
 
 
-def _fixed(sock: socket.socket, buffered: bytes, closed: bool, timeout: float | None, size: int) -> Iterator[bytes]:
+def _fixed(body: SocketBody, buffered: bytes, closed: bool, size: int) -> Iterator[bytes]:
     left = size
     if buffered:
         piece = buffered[:left]
@@ -132,9 +153,8 @@ def _fixed(sock: socket.socket, buffered: bytes, closed: bool, timeout: float | 
         return
     if closed:
         raise _cut_short(f"received {size - left} bytes, expected {size}")
-    sock.settimeout(timeout)
     while left > 0:
-        data = _recv(sock, timeout)
+        data = body.recv()
         if not data:
             raise _cut_short(f"received {size - left} bytes, expected {size}")
         if len(data) > left:
@@ -143,10 +163,9 @@ def _fixed(sock: socket.socket, buffered: bytes, closed: bool, timeout: float | 
         yield data
 
 
-def _chunked(sock: socket.socket, buffered: bytes, closed: bool, timeout: float | None) -> Iterator[bytes]:
+def _chunked(body: SocketBody, buffered: bytes, closed: bool) -> Iterator[bytes]:
     """RFC 9112 §7.1: ``size-in-hex[;ext]CRLF data CRLF`` ... ``0CRLF`` trailers ``CRLF``. A bare LF
     ends a line too (h11 accepts it)."""
-    sock.settimeout(timeout)
     buf = buffered
     eof = closed
 
@@ -154,7 +173,7 @@ def _chunked(sock: socket.socket, buffered: bytes, closed: bool, timeout: float 
         nonlocal eof
         if eof:
             return b""
-        data = _recv(sock, timeout)
+        data = body.recv()
         if not data:
             eof = True
         return data
