@@ -44,7 +44,7 @@ class Chunk:
 
     text: str
     events: list[tuple[str, ServerSentEvent]] = field(default_factory=list)  # (type, event)
-    timestamp: str = ""
+    timestamp: str = ""  # ISO 8601 time of the read; "" when chunks(timestamps=False) and the log is full
     answer: str = ""
     reasoning: str = ""
 
