@@ -56,7 +56,7 @@ def stream_messages(tool: Tool, run: StreamRun, mode: str) -> Generator[ToolInvo
     """The run's messages for ``mode`` (text / events / summary); see the module's docstring."""
     streamed = {"answer": [], "reasoning": []}  # what went out live as stream variables
     try:
-        for chunk in run.chunks():
+        for chunk in run.chunks(timestamps=mode == "events"):
             if mode == "text":
                 if chunk.text:
                     for piece in text_pieces(chunk.text):

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from utils.errors import BadBody, BlockedAddress, ConnectFailed, SSERequestError
+from utils.http_body import raw_reader
 from utils.network_policy import NetworkPolicy
 from utils.pinned_transport import PinnedTransport, Resolver
 from utils.secrets import is_secret_header
@@ -288,21 +289,29 @@ class HTTPSession:
 
     def body(self, response: httpx.Response) -> Iterator[bytes]:
         """The body's bytes, decoded here in pieces of at most ``PIECE`` bytes (one network read
-        when not compressed). Raises ``BadBody`` for a coding not read or a corrupt body, httpx's
+        when not compressed), read from the socket by ``utils/http_body.py`` when the connection
+        is plain HTTP/1.1 (through httpx otherwise). Raises ``BadBody`` for a coding not read or a corrupt body, httpx's
         errors for the transport. Between pieces the thread is handed to other runs once every
-        ``YIELD_EVERY_S`` (a run that always has data never blocks, so never lets others run)."""
-        pieces: Iterator[bytes] = response.iter_raw()
+        ``YIELD_EVERY_S`` of work without a wait (a run that always has data never blocks, so
+        never lets others run); a socket read that waited for the network was such a pause
+        already, so a paced stream (an LLM's) pays no extra switch per read."""
+        raw = raw_reader(response)
+        pieces: Iterator[bytes] = iter(raw) if raw is not None else response.iter_raw()
         for inflater in _codings(response):
             pieces = _decode(pieces, inflater)
         clock = self.clock.now
         paused = clock()
+        waits = 0
         try:
             for piece in pieces:
-                yield piece
                 now = clock()
-                if now - paused > YIELD_EVERY_S:
+                if raw is not None and raw.waits != waits:  # a read waited: other runs had the thread
+                    waits = raw.waits
+                    paused = now
+                elif now - paused > YIELD_EVERY_S:
                     _cooperate()
                     paused = clock()
+                yield piece
         except zlib.error as exc:
             coding = response.headers.get("content-encoding", "")
             raise BadBody(f"The response body is not valid {one_line(coding, 40)} data ({one_line(str(exc), 80)})"

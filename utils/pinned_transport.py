@@ -37,6 +37,15 @@ def _ssl_context(verify: bool, cert_file: str | None, cert_dir: str | None) -> s
     return httpx.create_ssl_context(verify=verify)
 
 
+@functools.cache
+def plain_context() -> ssl.SSLContext:
+    """The context given to the transport of ``http://`` origins, which never starts TLS (httpcore
+    keys its connections by scheme, host and port): a bare client context, no CA bundle loaded, so
+    the first ``http://`` call of a process does not pay ~15-50 ms for a context it never uses
+    (issue 19). Were it ever used, it would verify against no CA at all: it fails closed."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def system_resolver(host: str, port: int, **kwargs: Any) -> list[Any]:
     """``socket.getaddrinfo`` as it is when called: gevent's cooperative one once the SDK has
     monkey-patched, even if this module was imported before the patch."""
@@ -65,9 +74,20 @@ class PinnedTransport(httpx.BaseTransport):
         self._policy = policy
         self._resolver = resolver or system_resolver
         self._verify = verify
-        self._inner = inner or httpx.HTTPTransport(verify=ssl_context(verify))
+        self._given = inner
+        self._inners: dict[str, httpx.BaseTransport] = {}  # per scheme, built on first use
         self._proxy_env = urllib.request.getproxies_environment() if trust_env else {}
         self._proxies: dict[str, httpx.HTTPTransport] = {}
+
+    def _inner(self, scheme: str) -> httpx.BaseTransport:
+        """The direct transport for ``scheme``: only an ``https`` one loads the CA bundle."""
+        if self._given is not None:
+            return self._given
+        transport = self._inners.get(scheme)
+        if transport is None:
+            context = ssl_context(self._verify) if scheme == "https" else plain_context()
+            transport = self._inners[scheme] = httpx.HTTPTransport(verify=context)
+        return transport
 
     def _proxy_for(self, url: httpx.URL) -> httpx.BaseTransport | None:
         proxy = self._proxy_env.get(url.scheme) or self._proxy_env.get("all")
@@ -97,7 +117,7 @@ class PinnedTransport(httpx.BaseTransport):
             return proxied.handle_request(request)
         if address is not None:
             self._policy.check_address(host, address)
-            return self._inner.handle_request(request)
+            return self._inner(request.url.scheme).handle_request(request)
         started = time.monotonic()
         connect_timeout = (request.extensions.get("timeout") or {}).get("connect")
         port = request.url.port or (443 if request.url.scheme == "https" else 80)
@@ -119,7 +139,7 @@ class PinnedTransport(httpx.BaseTransport):
         failure: httpx.ConnectError | None = None
         for resolved in addresses:  # in the resolver's order, as a connect() over a name would
             try:
-                return self._inner.handle_request(_with_host(request, resolved, extensions))
+                return self._inner(request.url.scheme).handle_request(_with_host(request, resolved, extensions))
             except httpx.ConnectError as exc:
                 failure = exc
         assert failure is not None
@@ -156,7 +176,10 @@ class PinnedTransport(httpx.BaseTransport):
             raise httpx.ConnectError(f"cannot resolve host '{host}' ({reason})", request=request) from None
 
     def close(self) -> None:
-        self._inner.close()
+        if self._given is not None:
+            self._given.close()
+        for inner in self._inners.values():
+            inner.close()
         for transport in self._proxies.values():
             transport.close()
 

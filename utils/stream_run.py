@@ -44,7 +44,7 @@ class Chunk:
 
     text: str
     events: list[tuple[str, ServerSentEvent]] = field(default_factory=list)  # (type, event)
-    timestamp: str = ""
+    timestamp: str = ""  # ISO 8601 time of the read; "" when chunks(timestamps=False) and the log is full
     answer: str = ""
     reasoning: str = ""
 
@@ -67,12 +67,16 @@ class StreamRun:
         """Tells the client the format saw its end marker: a broken connection after it loses nothing."""
         return self.format is not None and self.format.complete
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, timestamps: bool = True) -> Iterator[Chunk]:
+        """The run's chunks (see the module's docstring). ``timestamps``: every chunk carries the
+        time of its read (``events`` mode shows it); off, a chunk's ``timestamp`` is set only while
+        the event log still keeps events (it needs them), so a long text-mode run formats no time."""
         options = self.options
         stop_on = frozenset(options.stop_on)
         wanted = frozenset(options.event_filter)
         max_events = options.limits.max_events
-        log_add = self.log.add
+        log = self.log
+        log_add = log.add
         fmt = self.format = make_format(options.stream_format, options)  # auto: decides on its first event
         redactor = options.redactor if options.redactor.active else None  # a run with no secret pays nothing
         live_reasoning = bool(getattr(options, "stream_reasoning", False))
@@ -80,7 +84,7 @@ class StreamRun:
         stream = self.client.stream(finished=self._finished)
         try:
             for batch in stream:
-                timestamp = now_iso()
+                timestamp = now_iso() if timestamps or log.keeping else ""
                 parts: list[str] = []
                 answer: list[str] = []
                 shown: list[tuple[str, ServerSentEvent]] = []

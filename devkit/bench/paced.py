@@ -21,6 +21,7 @@ sweep over the idle VmRSS before it, / N). Ratios to the minimal SDK plugin clos
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -253,10 +254,104 @@ def minimal_plugin_dir(root: Path) -> Path:
     return root
 
 
+def _drain(plugin: BenchPlugin, sessions: list[str]) -> int:
+    """Reads every session to its end; the number that ended in an error frame."""
+    errors = 0
+    for session in sessions:
+        for frame in plugin.frames_of(session, timeout=600):
+            errors += frame.kind == "error"
+    return errors
+
+
+def _invoke_all(plugin: BenchPlugin, n: int, url: str, tool: str, provider: str, params: dict[str, Any]
+                ) -> list[str]:
+    return [plugin.request({"user_id": "bench", "type": "tool", "action": "invoke_tool", "provider": provider,
+                            "tool": tool, "tool_parameters": {**params, "url": url}, "credentials": {},
+                            "credential_type": "api-key"}) for _ in range(n)]
+
+
+def idle_memory(plugin: BenchPlugin, base: str, n: int, tool: str, provider: str, params: dict[str, Any]) -> str:
+    """RSS per idle open stream: N calls to ``/idle`` (one event, then silence), all open at once
+    (the server's count), RSS over the idle process's before them, / N. They end by max_duration."""
+    pid = plugin.proc.pid
+    gc_settle = 1.0
+    time.sleep(gc_settle)
+    before = _proc_rss(pid)
+    most_open(base)
+    sessions = _invoke_all(plugin, n, f"{base}/idle", tool, provider, params)
+    deadline = time.monotonic() + 60
+    seen = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        seen = max(seen, _idle_open(base))
+        if seen >= n:
+            break
+    time.sleep(1.0)
+    rise = _proc_rss(pid) - before
+    # ours ends each call at max_duration; the minimal plugin would read forever: it is closed after
+    errors = _drain(plugin, sessions) if "max_duration" in params else 0
+    ended = f"; {errors} ended failed at max_duration, as an unfinished answer does" if errors else ""
+    return (f"  {tool:<18} {n} idle open streams: +{rise / 1024:.1f} MiB, {rise / n:.1f} KiB per idle stream"
+            f" (open at once {seen}{ended})")
+
+
+def _idle_open(base: str) -> int:
+    return int(httpx.get(f"{base}/stats?idle=1", trust_env=False).text)
+
+
+def soak(plugin: BenchPlugin, base: str, rounds: int, n: int) -> list[str]:
+    """``rounds`` rounds of N short paced streams (20 events, 1 s) at once; RSS after each round."""
+    pid = plugin.proc.pid
+    url = f"{base}/chat?events=20&interval=0.05"
+    rss = [_proc_rss(pid)]
+    errors = 0
+    for _ in range(rounds):
+        errors += _drain(plugin, _invoke_all(plugin, n, url, "sse_request", "sse_request",
+                                             {"max_duration": 570, "read_timeout": 120}))
+        time.sleep(1.0)
+        rss.append(_proc_rss(pid))
+    rounds_text = ", ".join(f"{r / 1024:.1f}" for r in rss[1:])
+    growth = (rss[-1] - rss[2]) if len(rss) > 2 else 0
+    return [f"  soak: {rounds} rounds x {n} calls (1 s streams): RSS after each round {rounds_text} MiB "
+            f"(idle before: {rss[0] / 1024:.1f} MiB); after round 2 -> last: {growth:+d} KiB"
+            + (f"; {errors} errors" if errors else "")]
+
+
+def extras(idle_n: int = 1000, soak_rounds: int = 4, soak_n: int = 500) -> list[str]:
+    """Idle open streams' memory (ours and the minimal SDK plugin) and the soak, in fresh plugins."""
+    lines = [f"\nidle open streams and soak (load {_load()})"]
+    env = {"HEARTBEAT_INTERVAL": "1"}
+    with PacedServer() as base, tempfile.TemporaryDirectory() as tmp:
+        ours = BenchPlugin(env=env)
+        minimal = BenchPlugin(env=env, plugin_dir=minimal_plugin_dir(Path(tmp)))
+        try:
+            ours.wait_ready(120)
+            minimal.wait_ready(120)
+            warm = f"{base}/chat?events=5&interval=0.01"
+            sweep_plugin(ours, "warm-up", base, 2, warm, "sse_request", "sse_request", {"max_duration": 570}, 5)
+            sweep_plugin(minimal, "warm-up", base, 2, warm, "read", "minimal", {}, 5)
+            lines.append(idle_memory(ours, base, idle_n, "sse_request", "sse_request",
+                                     {"max_duration": 8, "read_timeout": 120}))
+            lines.append(idle_memory(minimal, base, idle_n, "read", "minimal", {}))
+        finally:
+            minimal.proc.kill()
+            minimal.close()
+        try:
+            lines += soak(ours, base, soak_rounds, soak_n)
+        finally:
+            ours.close()
+    return lines
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def run(counts: list[int], seconds: float = 10.0, rate: float = 20.0) -> list[str]:
     per_stream = int(seconds * rate)
     lines = [f"\nmany chats: N concurrent OpenAI-style streams of {rate:g} events/s for {seconds:g} s "
-             f"({per_stream} events each, each event its own read), one plugin process, HEARTBEAT_INTERVAL=1 s"]
+             f"({per_stream} events each, each event its own read), one plugin process, HEARTBEAT_INTERVAL=1 s"
+             f" (load before: {_load()})"]
     env = {"HEARTBEAT_INTERVAL": "1"}
     with PacedServer() as base, tempfile.TemporaryDirectory() as tmp:
         url = f"{base}/chat?events={per_stream}&interval={1 / rate}"
@@ -276,7 +371,7 @@ def run(counts: list[int], seconds: float = 10.0, rate: float = 20.0) -> list[st
                     sweep_gevent(base, n, url),
                 ]
                 floor = rows[1].cpu_us_per_event or float("nan")
-                lines.append(f"N = {n}")
+                lines.append(f"N = {n} (load {_load()})")
                 lines += [row.line() for row in rows]
                 lines.append(f"  CPU per event, ours / minimal SDK plugin: {rows[0].cpu_us_per_event / floor:.2f}x; "
                              f"minimal SDK plugin / gevent only: {floor / (rows[2].cpu_us_per_event or 1):.2f}x")

@@ -10,7 +10,8 @@ streams), and each stream is an LLM answer as OpenAI's Chat Completions API stre
 send time being ``time.monotonic()`` (one clock for all processes on the machine), so the client can
 compute each event's delivery latency from the text alone. ``GET /idle`` sends one chunk and then
 stays silent until the client leaves (an idle open stream). ``GET /stats`` answers the largest
-number of /chat streams that were open at once, and resets it.
+number of /chat streams that were open at once, and resets it; ``GET /stats?idle=1`` the number of
+/idle streams open now.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ LAST = (b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created
 class Stats:
     open = 0
     most = 0
+    idle = 0  # /idle streams open now
 
 
 async def chat(writer: asyncio.StreamWriter, events: int, interval: float) -> None:
@@ -56,7 +58,11 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         head = await reader.readuntil(b"\r\n\r\n")
         target = urlsplit(head.split(b" ", 2)[1].decode())
         query = dict(parse_qsl(target.query))
-        if target.path == "/stats":
+        if target.path == "/stats" and query.get("idle"):
+            body = b"%d" % Stats.idle
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n%s" % (len(body), body))
+        elif target.path == "/stats":
             body = b"%d" % Stats.most
             Stats.most = Stats.open
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
@@ -66,7 +72,11 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             if target.path == "/idle":
                 writer.write(CHUNK % time.monotonic())
                 await writer.drain()
-                await reader.read()  # until the client closes
+                Stats.idle += 1
+                try:
+                    await reader.read()  # until the client closes
+                finally:
+                    Stats.idle -= 1
             else:
                 await chat(writer, int(query.get("events", 200)), float(query.get("interval", 0.05)))
         await writer.drain()
