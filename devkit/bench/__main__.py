@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from importlib.metadata import version
 
 from devkit.bench import clients, first_call, paced, plugin, transport
+from devkit.bench.process import ServerProcess
 
 PARTS = ("clients", "e2e", "latency", "concurrency", "memory", "fairness", "bomb", "paced", "idle", "first")
 
@@ -37,27 +37,6 @@ def machine() -> str:
                                                               "pydantic"))
     return (f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {model}; "
             f"Python {platform.python_version()} ({sys.executable}); {libs}")
-
-
-class Server:
-    """The lean server in its own process; it stops when its stdin closes."""
-
-    def __enter__(self) -> str:
-        self.proc = subprocess.Popen([sys.executable, "-m", "devkit.bench.server"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"bench server did not start: {line!r}")
-        return f"http://127.0.0.1:{int(line.split()[1])}"
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     print(f"command: python -m devkit.bench {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
     started = time.monotonic()
-    with Server() as base:
+    with ServerProcess("devkit.bench.server") as base:
         for part in parts:
             if part == "clients":
                 lines = clients.run(base, runs)

@@ -36,31 +36,10 @@ from typing import Any
 import httpx
 
 from devkit.bench.plugin import BenchPlugin, percentile
+from devkit.bench.process import ServerProcess
 
 STAMP = re.compile(r"t=([0-9.]+);")
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
-
-
-class PacedServer:
-    """``devkit.bench.paced_server`` in its own process; it stops when its stdin closes."""
-
-    def __enter__(self) -> str:
-        self.proc = subprocess.Popen([sys.executable, "-m", "devkit.bench.paced_server"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"paced server did not start: {line!r}")
-        self.base = f"http://127.0.0.1:{int(line.split()[1])}"
-        return self.base
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def most_open(base: str) -> int:
@@ -321,7 +300,7 @@ def extras(idle_n: int = 1000, soak_rounds: int = 4, soak_n: int = 500) -> list[
     """Idle open streams' memory (ours and the minimal SDK plugin) and the soak, in fresh plugins."""
     lines = [f"\nidle open streams and soak (load {_load()})"]
     env = {"HEARTBEAT_INTERVAL": "1"}
-    with PacedServer() as base, tempfile.TemporaryDirectory() as tmp:
+    with ServerProcess("devkit.bench.paced_server") as base, tempfile.TemporaryDirectory() as tmp:
         ours = BenchPlugin(env=env)
         minimal = BenchPlugin(env=env, plugin_dir=minimal_plugin_dir(Path(tmp)))
         try:
@@ -353,7 +332,7 @@ def run(counts: list[int], seconds: float = 10.0, rate: float = 20.0) -> list[st
              f"({per_stream} events each, each event its own read), one plugin process, HEARTBEAT_INTERVAL=1 s"
              f" (load before: {_load()})"]
     env = {"HEARTBEAT_INTERVAL": "1"}
-    with PacedServer() as base, tempfile.TemporaryDirectory() as tmp:
+    with ServerProcess("devkit.bench.paced_server") as base, tempfile.TemporaryDirectory() as tmp:
         url = f"{base}/chat?events={per_stream}&interval={1 / rate}"
         ours = BenchPlugin(env=env)
         minimal = BenchPlugin(env=env, plugin_dir=minimal_plugin_dir(Path(tmp)))
