@@ -91,22 +91,14 @@ class StreamRun:
                 for event in batch:
                     if is_keepalive(event):
                         continue
-                    data = event.data
-                    if redactor is not None and (redactor.found_in(data) or redactor.found_in(event.event)
-                                                 or redactor.found_in(event.id)):  # a server echoing a secret
+                    if redactor is not None:  # a server echoing a secret
                         event = _masked(event, redactor)
-                        data = event.data
+                    data = event.data
                     if isinstance(event, OversizedEvent):
-                        if fmt.needs(event):
-                            stop = RunStatus.EVENT_TOO_LARGE
-                            self.stop_error = (f"an event of more than {event.size // 1024} KiB passed max_event_kb "
-                                               f"({options.limits.max_event_bytes // 1024} KiB) and it carries "
-                                               f"the answer")
-                            break
-                        self.oversized_events += 1
-                        logger.warning("skipped an event of more than %d bytes (over max_event_kb) that the %s "
-                                       "answer does not need", event.size, fmt.name)
-                        continue
+                        if self._skipped(event, fmt):
+                            continue
+                        stop = RunStatus.EVENT_TOO_LARGE
+                        break
                     if data == DONE:  # the stream's own end
                         fmt.done()
                         stop = RunStatus.COMPLETED
@@ -139,6 +131,18 @@ class StreamRun:
             stream.close()
         self.stop = stop
         self._finish()
+
+    def _skipped(self, event: OversizedEvent, fmt: StreamFormat) -> bool:
+        """An event over ``max_event_kb``: skipped and counted when the format does not need it for the
+        answer (True); otherwise the run must stop, and ``stop_error`` says why (False)."""
+        if fmt.needs(event):
+            self.stop_error = (f"an event of more than {event.size // 1024} KiB passed max_event_kb "
+                               f"({self.options.limits.max_event_bytes // 1024} KiB) and it carries the answer")
+            return False
+        self.oversized_events += 1
+        logger.warning("skipped an event of more than %d bytes (over max_event_kb) that the %s answer does not "
+                       "need", event.size, fmt.name)
+        return True
 
     def _finish(self) -> None:
         options = self.options
@@ -193,7 +197,10 @@ class StreamRun:
 
 
 def _masked(event: ServerSentEvent, redactor) -> ServerSentEvent:
-    """The event with every known secret masked in its data, type and id (an oversized one stays one)."""
+    """The event with every known secret masked in its data, type and id (an oversized one stays one);
+    the same event when it holds none."""
+    if not (redactor.found_in(event.data) or redactor.found_in(event.event) or redactor.found_in(event.id)):
+        return event
     if isinstance(event, OversizedEvent):
         return OversizedEvent(redactor(event.event), redactor(event.data), redactor(event.id), event.size)
     return ServerSentEvent(redactor(event.event), redactor(event.data), redactor(event.id), event.retry)
