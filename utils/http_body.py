@@ -163,34 +163,46 @@ def _fixed(body: SocketBody, buffered: bytes, closed: bool, size: int) -> Iterat
         yield data
 
 
+class _Lines:
+    """The bytes of a chunked body as they arrive: ``buf`` holds what was received and not used yet."""
+
+    __slots__ = ("_body", "buf", "eof")
+
+    def __init__(self, body: SocketBody, buffered: bytes, closed: bool) -> None:
+        self._body, self.buf, self.eof = body, buffered, closed
+
+    def more(self) -> bool:
+        """Receives more bytes into ``buf``; False at the end of the connection."""
+        data = b"" if self.eof else self._body.recv()
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def line(self, what: str) -> bytes | None:
+        """The next line without its end (a bare LF ends a line too), or None when the connection
+        ended first; a line longer than ``MAX_CHUNK_LINE`` is refused."""
+        end = self.buf.find(b"\n")
+        while end < 0:
+            if len(self.buf) > MAX_CHUNK_LINE:
+                raise httpx.RemoteProtocolError(f"{what} too long")
+            if not self.more():
+                return None
+            end = self.buf.find(b"\n")
+        line, self.buf = self.buf[:end], self.buf[end + 1:]
+        return line
+
+
 def _chunked(body: SocketBody, buffered: bytes, closed: bool) -> Iterator[bytes]:
     """RFC 9112 §7.1: ``size-in-hex[;ext]CRLF data CRLF`` ... ``0CRLF`` trailers ``CRLF``. A bare LF
     ends a line too (h11 accepts it)."""
-    buf = buffered
-    eof = closed
-
-    def more() -> bytes:
-        nonlocal eof
-        if eof:
-            return b""
-        data = body.recv()
-        if not data:
-            eof = True
-        return data
-
+    src = _Lines(body, buffered, closed)
     while True:
-        # the chunk-size line
-        end = buf.find(b"\n")
-        while end < 0:
-            if len(buf) > MAX_CHUNK_LINE:
-                raise httpx.RemoteProtocolError("chunk header too long")
-            data = more()
-            if not data:
-                raise _cut_short("incomplete chunked read")
-            buf += data
-            end = buf.find(b"\n")
-        line = buf[:end].split(b";", 1)[0].strip()
-        buf = buf[end + 1:]
+        line = src.line("chunk header")
+        if line is None:
+            raise _cut_short("incomplete chunked read")
+        line = line.split(b";", 1)[0].strip()
         try:
             size = int(line, 16)
         except ValueError:
@@ -199,44 +211,23 @@ def _chunked(body: SocketBody, buffered: bytes, closed: bool) -> Iterator[bytes]
             raise httpx.RemoteProtocolError(f"illegal chunk header: {line[:40]!r}")
         if size == 0:
             break
-        # the chunk's data: yielded as it comes, never joined
-        while size:
-            if not buf:
-                buf = more()
-                if not buf:
-                    raise _cut_short("incomplete chunked read")
-            if len(buf) <= size:
-                size -= len(buf)
-                yield buf
-                buf = b""
-            else:
-                yield buf[:size]
-                buf = buf[size:]
-                size = 0
-        # the CRLF after the data
-        while len(buf) < 2 and not buf.startswith(b"\n"):
-            data = more()
-            if not data:
+        while size:  # the chunk's data: yielded as it comes, never joined
+            if not src.buf and not src.more():
                 raise _cut_short("incomplete chunked read")
-            buf += data
-        if buf.startswith(b"\r\n"):
-            buf = buf[2:]
-        elif buf.startswith(b"\n"):
-            buf = buf[1:]
+            piece = src.buf[:size]
+            src.buf = src.buf[len(piece):]
+            size -= len(piece)
+            yield piece
+        while len(src.buf) < 2 and not src.buf.startswith(b"\n"):  # the CRLF after the data
+            if not src.more():
+                raise _cut_short("incomplete chunked read")
+        if src.buf.startswith(b"\r\n"):
+            src.buf = src.buf[2:]
+        elif src.buf.startswith(b"\n"):
+            src.buf = src.buf[1:]
         else:
             raise httpx.RemoteProtocolError("chunk data not followed by CRLF")
-    # trailer section: lines until an empty one (dropped)
-    while True:
-        end = buf.find(b"\n")
-        while end < 0:
-            if len(buf) > MAX_CHUNK_LINE:
-                raise httpx.RemoteProtocolError("trailer line too long")
-            data = more()
-            if not data:
-                return  # the body itself was whole; a missing trailer end loses nothing
-            buf += data
-            end = buf.find(b"\n")
-        line = buf[:end].strip()
-        buf = buf[end + 1:]
-        if not line:
-            return
+    while True:  # trailer section: lines until an empty one (dropped)
+        line = src.line("trailer line")
+        if line is None or not line.strip():
+            return  # (None: the body itself was whole; a missing trailer end loses nothing)
