@@ -56,7 +56,7 @@ def test_a_drop_after_events_without_ids_is_not_reconnected_and_ends_lost(server
     assert len(server.requests) == 1
     report = client.report
     assert report.end is EndState.LOST and report.reconnects == 0 and report.events_received == 1
-    assert report.error == ("connection lost after 1 events (RemoteProtocolError: peer closed connection without "
+    assert report.error == ("connection lost after 1 event (RemoteProtocolError: peer closed connection without "
                             "sending complete message body (incomplete chunked read)); not reconnected, because "
                             "the server sent no event ids to resume from")
 
@@ -85,7 +85,7 @@ def test_a_silent_get_without_ids_is_not_reconnected_and_replayed(server):
     assert [data for _, data, _ in collect(client)] == ["hello"]
     assert len(server.requests) == 1
     assert client.report.end is EndState.IDLE_TIMEOUT
-    assert client.report.error == ("no data for 1 s (read_timeout) after 1 events; not reconnected, because the "
+    assert client.report.error == ("no data for 1 s (read_timeout) after 1 event; not reconnected, because the "
                                    "server sent no event ids to resume from")
 
 

@@ -7,6 +7,11 @@ import re
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 
+def count_events(n: int) -> str:
+    """``n`` with the word event, as a sentence says it: "1 event", "3 events"."""
+    return f"{n} event" if n == 1 else f"{n} events"
+
+
 def one_line(text: str) -> str:
     """``text`` with every line break and control character (which a quoted value may carry) folded
     into one space: an error is read as one line in Dify's node, a log and the daemon's frame."""

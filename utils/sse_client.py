@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 import httpx
 from httpx_sse import ServerSentEvent
 
-from utils.errors import ConnectFailed, HTTPStatusError, NotEventStream, SSERequestError
+from utils.errors import ConnectFailed, HTTPStatusError, NotEventStream, SSERequestError, count_events
 from utils.http_attempt import (
     ATTEMPT_ERRORS,
     READ,
@@ -253,7 +253,7 @@ class SSEClient:
             if max_bytes and self.bytes_received > max_bytes:
                 self.end = EndState.MAX_STREAM_BYTES
                 self.error = (f"max_stream_mb ({max_bytes / (1 << 20):g} MiB of decoded data) reached after "
-                              f"{self.events_received} events")
+                              f"{count_events(self.events_received)}")
                 return
             if clock.expired():
                 self._time_up("")
@@ -276,17 +276,17 @@ class SSEClient:
             raise ConnectFailed(f"Cannot stream from {self.options.shown_url} within max_duration "
                                 f"({self.options.limits.max_duration:g} s){detail}")
         self.end = EndState.TIMEOUT
-        self.error = f"max_duration ({self.options.limits.max_duration:g} s) passed after {self.events_received} events"
+        self.error = f"max_duration ({self.options.limits.max_duration:g} s) passed after {count_events(self.events_received)}"
 
     def _lost(self, failure: str, idle: bool, why: str = "") -> None:
         """An end after events: LOST (or IDLE_TIMEOUT for silence) with a one-line error."""
         n = self.events_received
         if idle:
             self.end = EndState.IDLE_TIMEOUT
-            self.error = f"no data for {self.options.limits.read_timeout:g} s (read_timeout) after {n} events"
+            self.error = f"no data for {self.options.limits.read_timeout:g} s (read_timeout) after {count_events(n)}"
         else:
             self.end = EndState.LOST
-            self.error = f"connection lost after {n} events ({failure})"
+            self.error = f"connection lost after {count_events(n)} ({failure})"
         if why:
             self.error += f"; not reconnected, because {why}"
         elif self.reconnects:

@@ -20,6 +20,7 @@ from typing import Any
 
 from httpx_sse import ServerSentEvent
 
+from utils.errors import count_events
 from utils.formats.base import FormatResult
 
 MAX_KEPT_EVENTS = 100
@@ -161,7 +162,7 @@ class Summary:
     @property
     def sentence(self) -> str:
         text = (
-            f"{'Finished' if self.success else 'Failed'} ({self.status}): {self.total_events} events from "
+            f"{'Finished' if self.success else 'Failed'} ({self.status}): {count_events(self.total_events)} from "
             f"{clip(self.url, MAX_URL_CHARS)} in {self.connection_duration:.1f} s"
         )
         if self.reconnects:
