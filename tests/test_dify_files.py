@@ -179,6 +179,31 @@ def test_the_uploads_count_against_max_duration(server) -> None:
     assert after.options.limits.read_timeout <= after.options.limits.max_duration
 
 
+@pytest.mark.parametrize("where", ["reading the file", "uploading it"])
+def test_a_file_past_max_duration_says_so(server, where: str) -> None:
+    """A file URL (or an upload answer) that trickles a byte at a time, each within read_timeout,
+    ends at max_duration with that one line, not with the transport's own words."""
+    dify = FakeDify(server)
+    sent = dify.source("a.png", PNG, "image/png")
+
+    def trickle(request, writer, status: int = 200) -> None:
+        writer.start(status, content_type="application/json")
+        for _ in range(12):
+            writer.send(b" ")
+            time.sleep(0.4)
+        writer.send(b'{"id": "x"}')
+        writer.end()
+
+    if where == "reading the file":
+        server.route("/trickle", trickle)
+        sent["url"] = server.url + "/trickle?sign=" + SECRET_SIGN
+    else:
+        server.route("/v1/files/upload", lambda r, w: trickle(r, w, 201))
+    error = failure(server, dify, sent, max_duration=1.5, read_timeout=1)
+    assert "'a.png'" in str(error) and "did not finish within max_duration (1.5 s)" in str(error), str(error)
+    assert "FILES_URL" not in str(error)  # a slow file is no sign of a misconfigured Dify
+
+
 def test_no_upload_files_changes_nothing(server) -> None:
     request = build_dify_request(params(server, file_input="image", inputs='{"a": 1}'))
     assert with_uploads(request) is request and request.body["inputs"] == {"a": 1}

@@ -160,6 +160,9 @@ def _read(session: HTTPSession, file: DifyFile, limits: Limits) -> list[bytes]:
         raise FileUploadError(f"cannot read '{file.upload_name}': this tool's network policy refuses its URL ({exc})"
                               ) from None
     except ATTEMPT_ERRORS as exc:
+        if session.clock.expired():  # the run's deadline closed the socket: say so, not the transport's words
+            raise FileUploadError(f"reading '{file.upload_name}' from Dify's file URL did not finish within "
+                                  f"max_duration ({limits.max_duration:g} s)") from None
         said = str(exc) if isinstance(exc, SSERequestError) else session.describe(exc)
         raise _cannot_read(file, said) from None
     return parts
