@@ -31,6 +31,7 @@ from utils.dify_files import (
     file_type,
 )
 from utils.errors import InvalidParameter
+from utils.sse_client import SSEClient
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"IMAGE-BYTES-MARKER-7f3a" * 40  # the marker must never reach a log or frame
 
@@ -175,8 +176,11 @@ def test_the_uploads_count_against_max_duration(server) -> None:
     request = build_dify_request({**params(server), "file_input": "image", "max_duration": 30,
                                   "upload_files": [as_dify_file(slow)]})
     after = with_uploads(request)
-    assert 28 < after.options.limits.max_duration <= 29.8
-    assert after.options.limits.read_timeout <= after.options.limits.max_duration
+    limits = after.options.limits
+    assert limits.max_duration == 30 and 0.3 <= limits.spent < 2  # error lines name the user's 30 s
+    assert 28 < limits.time_left <= 29.8 and limits.read_timeout <= limits.time_left
+    # the run's clock starts with what the uploads left
+    assert SSEClient(after.options).clock.left() <= limits.time_left
 
 
 @pytest.mark.parametrize("where", ["reading the file", "uploading it"])

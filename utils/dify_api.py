@@ -136,7 +136,8 @@ def build_dify_request(params: Mapping[str, Any], default_headers: list[tuple[st
 def with_uploads(request: DifyRequest, policy: NetworkPolicy | None = None,
                  transport: httpx.BaseTransport | None = None) -> DifyRequest:
     """The request with its files uploaded and referred to in the body (unchanged when it has
-    none). The uploads count against ``max_duration``: the run gets the time they left. Raises
+    none). The uploads count against ``max_duration``: the run gets the time they left (``Limits.spent``;
+error lines still name the ``max_duration`` the user set). Raises
     ``FileUploadError`` (one line naming ``upload_files``) or the transport's errors."""
     if not request.uploads:
         return request
@@ -154,7 +155,8 @@ def with_uploads(request: DifyRequest, policy: NetworkPolicy | None = None,
         body["inputs"][request.file_input] = references if request.file_list else references[0]
     else:
         body["files"] = [*body.get("files", []), *references]
-    limits = dataclasses.replace(options.limits, max_duration=left, read_timeout=min(options.limits.read_timeout, left))
+    limits = dataclasses.replace(options.limits, spent=options.limits.max_duration - left,
+                                 read_timeout=min(options.limits.read_timeout, left))
     options = dataclasses.replace(options, content=_encoded(body), limits=limits)
     return dataclasses.replace(request, options=options, body=body, uploads=())
 

@@ -48,7 +48,7 @@ class JSONClient:
         self.event_type = event_type
         self._transport = transport
         self._resolver = resolver
-        self.clock = RunClock(options.limits.max_duration, clock)
+        self.clock = RunClock(options.limits.time_left, clock)
         self.http_status: int | None = None
         self.reconnects = 0
         self.bytes_received = 0

@@ -29,6 +29,12 @@ class Limits:
     retry_interval_ms: int = _DEFAULTS["retry_interval"]
     max_event_bytes: int = _DEFAULTS["max_event_kb"] * 1024
     max_stream_bytes: int = _DEFAULTS["max_stream_mb"] * 1024 * 1024  # 0: no limit
+    spent: float = 0.0  # seconds of max_duration used before the stream starts (dify_app's uploads)
+
+    @property
+    def time_left(self) -> float:
+        """What is left of ``max_duration`` (seconds) when the stream starts."""
+        return self.max_duration - self.spent
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class SSEClient:
         self._transport = transport
         self._resolver = resolver
         self._sleep = sleep
-        self.clock = RunClock(options.limits.max_duration, clock)
+        self.clock = RunClock(options.limits.time_left, clock)
         self.decoder = SSEDecoder(options.limits.max_event_bytes)
         self.http_status: int | None = None
         self.reconnects = 0
