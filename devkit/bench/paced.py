@@ -299,16 +299,9 @@ def soak(plugin: BenchPlugin, base: str, rounds: int, n: int) -> list[str]:
 def extras(idle_n: int = 1000, soak_rounds: int = 4, soak_n: int = 500) -> list[str]:
     """Idle open streams' memory (ours and the minimal SDK plugin) and the soak, in fresh plugins."""
     lines = [f"\nidle open streams and soak (load {_load()})"]
-    env = {"HEARTBEAT_INTERVAL": "1"}
     with ServerProcess("devkit.bench.paced_server") as base, tempfile.TemporaryDirectory() as tmp:
-        ours = BenchPlugin(env=env)
-        minimal = BenchPlugin(env=env, plugin_dir=minimal_plugin_dir(Path(tmp)))
+        ours, minimal = started_pair(base, Path(tmp))
         try:
-            ours.wait_ready(120)
-            minimal.wait_ready(120)
-            warm = f"{base}/chat?events=5&interval=0.01"
-            sweep_plugin(ours, "warm-up", base, 2, warm, "sse_request", "sse_request", {"max_duration": 570}, 5)
-            sweep_plugin(minimal, "warm-up", base, 2, warm, "read", "minimal", {}, 5)
             lines.append(idle_memory(ours, base, idle_n, "sse_request", "sse_request",
                                      {"max_duration": 8, "read_timeout": 120}))
             lines.append(idle_memory(minimal, base, idle_n, "read", "minimal", {}))
@@ -322,6 +315,20 @@ def extras(idle_n: int = 1000, soak_rounds: int = 4, soak_n: int = 500) -> list[
     return lines
 
 
+def started_pair(base: str, tmp: Path) -> tuple[BenchPlugin, BenchPlugin]:
+    """Our plugin and the minimal SDK plugin (written into ``tmp``), started as the daemon starts a
+    plugin (HEARTBEAT_INTERVAL=1 s) and warmed up with two short calls each."""
+    env = {"HEARTBEAT_INTERVAL": "1"}
+    ours = BenchPlugin(env=env)
+    minimal = BenchPlugin(env=env, plugin_dir=minimal_plugin_dir(tmp))
+    ours.wait_ready(120)
+    minimal.wait_ready(120)
+    warm = f"{base}/chat?events=5&interval=0.01"
+    sweep_plugin(ours, "warm-up", base, 2, warm, "sse_request", "sse_request", {"max_duration": 570}, 5)
+    sweep_plugin(minimal, "warm-up", base, 2, warm, "read", "minimal", {}, 5)
+    return ours, minimal
+
+
 def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -331,17 +338,10 @@ def run(counts: list[int], seconds: float = 10.0, rate: float = 20.0) -> list[st
     lines = [f"\nmany chats: N concurrent OpenAI-style streams of {rate:g} events/s for {seconds:g} s "
              f"({per_stream} events each, each event its own read), one plugin process, HEARTBEAT_INTERVAL=1 s"
              f" (load before: {_load()})"]
-    env = {"HEARTBEAT_INTERVAL": "1"}
     with ServerProcess("devkit.bench.paced_server") as base, tempfile.TemporaryDirectory() as tmp:
         url = f"{base}/chat?events={per_stream}&interval={1 / rate}"
-        ours = BenchPlugin(env=env)
-        minimal = BenchPlugin(env=env, plugin_dir=minimal_plugin_dir(Path(tmp)))
+        ours, minimal = started_pair(base, Path(tmp))
         try:
-            ours.wait_ready(120)
-            minimal.wait_ready(120)
-            warm = f"{base}/chat?events=5&interval=0.01"
-            sweep_plugin(ours, "warm-up", base, 2, warm, "sse_request", "sse_request", {"max_duration": 570}, 5)
-            sweep_plugin(minimal, "warm-up", base, 2, warm, "read", "minimal", {}, 5)
             for n in counts:
                 rows = [
                     sweep_plugin(ours, "ours", base, n, url, "sse_request", "sse_request",
