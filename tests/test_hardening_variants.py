@@ -137,7 +137,7 @@ def test_a_secret_split_across_two_deltas_of_one_read_is_masked_in_the_live_text
     server.route("/s", None, whole)  # one write: one network read
     since = len(plugin.frames)
     frames = plugin.collect(plugin.invoke("sse_request", {
-        "url": server.url + "/s", "format": "openai", "auth_type": "bearer", "auth_token": token}))
+        "url": server.url + "/s", "stream_format": "openai", "auth_type": "bearer", "auth_token": token}))
     assert any(f.kind == "stream" and f.message.get("type") == "text" for f in frames)
     assert not [f.raw[:200] for f in plugin.frames[since:] if token.encode() in f.raw]
 

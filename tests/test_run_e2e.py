@@ -163,7 +163,7 @@ def test_max_events_on_a_raw_stream_succeeds_and_before_an_end_marker_fails(plug
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_an_id_less_silence_is_not_replayed_and_fails(plugin, server, method):
     url = serve(server, "/s", "data: one\n\n", "data: two\n\n", 4.0)
-    params = {"url": url, "method": method, "read_timeout": 1, "max_retries": 3, "retry_interval_ms": 100}
+    params = {"url": url, "method": method, "read_timeout": 1, "max_retries": 3, "retry_interval": 100}
     if method == "POST":
         params["body"] = "{}"
     frames = plugin.collect(plugin.invoke("sse_request", params))
@@ -176,7 +176,7 @@ def test_an_id_less_silence_is_not_replayed_and_fails(plugin, server, method):
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_an_id_less_broken_connection_is_not_replayed_and_fails(plugin, server, method):
     url = serve(server, "/s", "data: one\n\n", then=lambda writer: writer.abort())
-    params = {"url": url, "method": method, "max_retries": 3, "retry_interval_ms": 100}
+    params = {"url": url, "method": method, "max_retries": 3, "retry_interval": 100}
     if method == "POST":
         params["body"] = "{}"
     frames = plugin.collect(plugin.invoke("sse_request", params))

@@ -121,9 +121,9 @@ class StreamRun:
                 reasoning = fmt.pop_reasoning()
                 if shown or answer or (reasoning and live_reasoning):
                     text = "".join(parts)
-                    delta = "".join(answer) if wanted else text
                     if redactor is not None:  # deltas joined may hold a secret that no one event held
-                        text, delta, reasoning = redactor(text), redactor(delta), redactor(reasoning)
+                        text, reasoning = redactor(text), redactor(reasoning)
+                    delta = (redactor("".join(answer)) if redactor else "".join(answer)) if wanted else text
                     yield Chunk(text, shown, timestamp, delta, reasoning if live_reasoning else "")
                 if stop is not None:
                     break
