@@ -21,7 +21,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import socket
-import threading
 import time
 import zlib
 from collections.abc import Callable, Collection, Iterator
@@ -32,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from utils.deadlines import DEADLINES, Deadline
 from utils.errors import BadBody, BlockedAddress, ConnectFailed, SSERequestError
 from utils.http_body import raw_reader
 from utils.network_policy import NetworkPolicy
@@ -92,18 +92,19 @@ def _cooperate() -> None:
 
 
 class RunClock:
-    """The run's time: ``started``, the deadline ``at`` (``max_duration`` later), and a timer that
-    shuts the current connection's socket down at the deadline so a blocked read returns then.
+    """The run's time: ``started``, the deadline ``at`` (``max_duration`` later), and a deadline
+    (``utils/deadlines.py``: one thread for every run) that shuts the current connection's socket
+    down at ``at`` so a blocked read returns then.
 
     ``watch(sock)`` names the socket in use (set by the connect trace of every new connection, and
-    by each response); ``arm()`` starts the timer once, ``disarm()`` stops it."""
+    by each response); ``arm()`` sets the deadline once, ``disarm()`` cancels it."""
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.started = clock()
         self.at = self.started + seconds
         self._sock: socket.socket | None = None
-        self._timer: threading.Timer | None = None
+        self._deadline: Deadline | None = None
         self.cut = False  # the timer fired and shut a socket down
 
     def now(self) -> float:
@@ -131,15 +132,13 @@ class RunClock:
                 self._fire()
 
     def arm(self) -> None:
-        if self._timer is None:
-            self._timer = threading.Timer(max(0.0, self.left()), self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+        if self._deadline is None:
+            self._deadline = DEADLINES.add(self.left(), self._fire)
 
     def disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     def _fire(self) -> None:
         sock = self._sock
