@@ -14,11 +14,10 @@ from dify_plugin import ToolProvider
 from dify_plugin.errors.tool import ToolProviderCredentialValidationError
 
 from utils.errors import SSERequestError
-from utils.parameters import parse_headers
-from utils.provider_settings import parse_settings
-from utils.request_options import Limits, RequestOptions
 from utils.secrets import Redactor, url_secrets
-from utils.sse_client import SSEClient
+
+# The parsers and the client are imported at first use, not when the SDK loads this class at
+# start-up (issue 19: start-up <= 60 ms); main.warm_up imports them right after the first heartbeat.
 
 MAX_MESSAGE_CHARS = 500
 
@@ -27,6 +26,8 @@ def settings_redactor(credentials: Mapping[str, Any]) -> Redactor:
     """Every secret the settings hold, read from the raw fields so that it masks even an error
     about a field that does not parse: the credential parts of test_url, and every default
     header value (the field is a secret input), or every word of the field when it does not parse."""
+    from utils.parameters import parse_headers
+
     test_url = str(credentials.get("test_url") or "").strip()
     headers = str(credentials.get("default_headers") or "")
     try:
@@ -48,6 +49,10 @@ def one_line(exc: BaseException, redactor: Redactor, test_url: str) -> str:
 
 class SseRequestProvider(ToolProvider):
     def _validate_credentials(self, credentials: dict[str, Any]) -> None:
+        from utils.provider_settings import parse_settings
+        from utils.request_options import Limits, RequestOptions
+        from utils.sse_client import SSEClient
+
         redactor, test_url = Redactor(), ""
         try:
             redactor = settings_redactor(credentials or {})

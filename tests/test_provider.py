@@ -84,12 +84,12 @@ def test_every_kind_of_failure_is_one_validation_error(credentials, word):
 
 
 def test_a_failure_that_is_not_ours_is_named_and_masked(monkeypatch):
-    import provider.sse_request as module
+    from utils.sse_client import SSEClient  # the provider imports it at first use (issue 19: start-up)
 
     def boom(self):
         raise RuntimeError(f"socket said {GATEWAY}\n and more")
 
-    monkeypatch.setattr(module.SSEClient, "probe", boom)
+    monkeypatch.setattr(SSEClient, "probe", boom)
     message = failure({"test_url": "http://127.0.0.1:9/s", "default_headers": f"Authorization: Bearer {GATEWAY}"})
     assert message == "Could not check test_url http://127.0.0.1:9/s: RuntimeError: socket said *** and more"
 

@@ -1,4 +1,4 @@
-"""First event and start-up (issue 19): ``python -m devkit.bench --part first``.
+r"""First event and start-up (issue 19): ``python -m devkit.bench --part first``.
 
 - **warm first event**: in one warm process (gevent-patched as the SDK runs tools), the time from
   "call" to the first event of a stream whose server writes it at once: ours (``RequestOptions``
@@ -9,17 +9,25 @@
   once; ``main.warm_up`` has run by then), against the median of 20 warm invocations after it.
   Also, in-process and without ``main.warm_up``: the first call right after the imports.
 - **start-up**: the plugin started as the daemon starts it (``python -m main`` semantics,
-  ``INSTALL_METHOD=local``), from ``import dify_plugin`` done to the first heartbeat on stdout.
+  ``INSTALL_METHOD=local``), from ``import dify_plugin`` done to the first heartbeat on stdout; twice:
+  in this checkout (our modules compiled from source when there is no ``__pycache__``, e.g. under
+  ``PYTHONDONTWRITEBYTECODE=1``), and in a copy of the package's runtime files compiled as the daemon
+  compiles an installed plugin before its first start (``python -m compileall -x '\.venv|\.uv-cache' .``
+  in the plugin's directory: dify-plugin-daemon ``internal/core/local_runtime/setup_python_environment.go``,
+  ``preCompile``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from devkit.plugin_runner import ROOT
 
@@ -80,10 +88,29 @@ def _python(code: str, *args: str, timeout: float = 120) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def startup_once() -> float:
-    """Seconds from ``import dify_plugin`` done to the first heartbeat line on stdout."""
+# What start-up reads of the package (the rest of the .difypkg is docs and requirements.txt).
+RUNTIME_FILES = ("manifest.yaml", "main.py", "provider", "tools", "utils", "_assets")
+
+
+def compiled_copy(into: Path) -> Path:
+    """The package's runtime files copied into ``into`` and compiled as the daemon compiles an
+    installed plugin (see the module's docstring); returns ``into``."""
+    for name in RUNTIME_FILES:
+        source = Path(ROOT) / name
+        if source.is_dir():
+            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, into / name)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-x", r"\.venv|\.uv-cache", "."], cwd=into,
+                   check=True, capture_output=True, timeout=120)
+    return into
+
+
+def startup_once(cwd: str | Path = ROOT) -> float:
+    """Seconds from ``import dify_plugin`` done to the first heartbeat line on stdout, the plugin
+    started in ``cwd``."""
     env = {**os.environ, "INSTALL_METHOD": "local", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", STARTUP], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", STARTUP], cwd=cwd, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None and proc.stderr is not None
@@ -142,6 +169,11 @@ def run(base: str, runs: int) -> list[str]:
     first = statistics.median(p[0] for p in plugged) * 1000
     warm_plugin = statistics.median(p[1] for p in plugged) * 1000
     starts = [startup_once() * 1000 for _ in range(runs)]
+    with tempfile.TemporaryDirectory(prefix="sse-request-package-") as package:
+        compiled = compiled_copy(Path(package))
+        starts_compiled = [startup_once(compiled) * 1000 for _ in range(runs)]
+    checkout = ("from source: PYTHONDONTWRITEBYTECODE is set" if sys.flags.dont_write_bytecode
+                and not (Path(ROOT) / "utils" / "__pycache__").exists() else "with its __pycache__ if any")
     return [
         f"\nfirst event and start-up (medians of {runs} processes; load {os.getloadavg()[0]:.2f})",
         f"  warm first event: ours {ours:.2f} ms, raw httpx (shared TLS context) {raw:.2f} ms: "
@@ -150,5 +182,7 @@ def run(base: str, runs: int) -> list[str]:
         f"{warm_plugin:.1f} ms: first-call extra {first - warm_plugin:+.1f} ms (target: first call <= 30 ms)",
         f"  (in-process, first call right after the imports, without main.warm_up: {fresh:.1f} ms)",
         f"  start-up, import dify_plugin done -> first heartbeat: {statistics.median(starts):.0f} ms "
-        f"(runs {', '.join(f'{s:.0f}' for s in starts)}; target <= 60 ms)",
+        f"(runs {', '.join(f'{s:.0f}' for s in starts)}; target <= 60 ms; this checkout, {checkout})",
+        f"  start-up as an installed plugin (its files compiled as the daemon's compileall leaves them): "
+        f"{statistics.median(starts_compiled):.0f} ms (runs {', '.join(f'{s:.0f}' for s in starts_compiled)})",
     ]
