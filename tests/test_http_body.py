@@ -156,11 +156,11 @@ def test_the_event_log_keeps_the_same_shape():
 
     log = EventLog()
     assert log.keeping
-    log.add("message", ServerSentEvent("message", "x" * 20_000, "7"), "2026-11-30T00:00:00.000Z")
+    log.add("message", ServerSentEvent("message", "x" * 20_000, "7"), 1795996800.0)
     kept = log.kept
     assert kept[0]["event_type"] == "message" and kept[0]["event_id"] == "7"
     assert kept[0]["timestamp"] == "2026-11-30T00:00:00.000Z"
     assert kept[0]["data"].endswith("…[truncated]") and len(kept[0]["data"]) < 20_000
     for i in range(200):
-        log.add("m", ServerSentEvent("m", str(i)), "")
+        log.add("m", ServerSentEvent("m", str(i)), 0.0)
     assert len(log.kept) == 100 and log.dropped == 101 and not log.keeping

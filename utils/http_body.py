@@ -36,6 +36,8 @@ from typing import Any
 import h11
 import httpx
 
+from utils.read_pacing import LOOP_LAG, SMALL_READ
+
 READ_BYTES = 64 * 1024  # as httpcore reads (READ_NUM_BYTES)
 WAITED_S = 0.0005  # a read that took longer than this waited for the network (others ran meanwhile)
 _now = time.monotonic
@@ -99,15 +101,18 @@ def raw_reader(response: httpx.Response) -> SocketBody | None:
 
 class SocketBody:
     """The body's bytes (iterate it); ``waits`` counts the reads that waited for the network
-    (took longer than ``WAITED_S``: under gevent, other greenlets ran meanwhile)."""
+    (took longer than ``WAITED_S``: under gevent, other greenlets ran meanwhile) or were paced
+    (``utils/read_pacing.py``: after a small read, while the process is behind)."""
 
-    __slots__ = ("_pieces", "_sock", "waits")
+    __slots__ = ("_pieces", "_sock", "waits", "_small")
 
     def __init__(self, sock: socket.socket, timeout: float | None) -> None:
         sock.settimeout(timeout)
         self._sock = sock
         self.waits = 0
+        self._small = False  # the last read drained the socket
         self._pieces: Iterator[bytes] = iter(())
+        LOOP_LAG.start()
 
     def __iter__(self) -> Iterator[bytes]:
         return self._pieces
@@ -116,6 +121,9 @@ class SocketBody:
         return next(self._pieces)
 
     def recv(self) -> bytes:
+        if self._small and LOOP_LAG.pause:  # the process is behind: let this paced stream's events gather
+            time.sleep(LOOP_LAG.pause)
+            self.waits += 1
         started = _now()
         try:
             data = self._sock.recv(READ_BYTES)
@@ -125,6 +133,7 @@ class SocketBody:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from None
         if _now() - started > WAITED_S:
             self.waits += 1
+        self._small = len(data) < SMALL_READ
         return data
 
 

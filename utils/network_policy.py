@@ -17,6 +17,7 @@ IPv4 address it embeds as well as by itself.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -112,10 +113,12 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
     return tuple(ipaddress.IPv4Address(n) for n in dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=1024)  # a run asks about its host ~5 times (URL check, each hop, the connect)
 def parse_ip(text: str) -> IPAddress | None:
     """A host as an address, or None for a name: IPv6 literals (brackets and zone id dropped;
     IPv4-mapped ones as their IPv4 address), every ``inet_aton`` form of IPv4, and those forms
-    percent-encoded (``%31%32%37.0.0.1``), as a URL parser that decodes hosts would read them."""
+    percent-encoded (``%31%32%37.0.0.1``), as a URL parser that decodes hosts would read them.
+    The answer is immutable, so it is cached."""
     text = text.strip().strip("[]")
     if ":" in text:
         try:

@@ -87,7 +87,8 @@ class SSEClient:
         self.error: str | None = None
         self._report: StreamReport | None = None
         # query_params are added to a query the URL already has (httpx's params= would replace it)
-        self.url = httpx.URL(options.url).copy_merge_params(list(options.params))
+        url = httpx.URL(options.url)
+        self.url = url.copy_merge_params(list(options.params)) if options.params else url
 
     # -- what the run reads ----------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ format sees every other event; ``event_filter`` decides what is counted, kept an
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ class Chunk:
 
     text: str
     events: list[tuple[str, ServerSentEvent]] = field(default_factory=list)  # (type, event)
-    timestamp: str = ""  # ISO 8601 time of the read; "" when chunks(timestamps=False) and the log is full
+    timestamp: str = ""  # ISO 8601 time of the read; "" when chunks(timestamps=False)
     answer: str = ""
     reasoning: str = ""
 
@@ -69,8 +70,8 @@ class StreamRun:
 
     def chunks(self, timestamps: bool = True) -> Iterator[Chunk]:
         """The run's chunks (see the module's docstring). ``timestamps``: every chunk carries the
-        time of its read (``events`` mode shows it); off, a chunk's ``timestamp`` is set only while
-        the event log still keeps events (it needs them), so a long text-mode run formats no time."""
+        time of its read as ISO 8601 (``events`` mode shows it); off, ``timestamp`` is "" and the
+        clock is read only while the event log still keeps events (the log formats its times once)."""
         options = self.options
         stop_on = frozenset(options.stop_on)
         wanted = frozenset(options.event_filter)
@@ -84,7 +85,8 @@ class StreamRun:
         stream = self.client.stream(finished=self._finished)
         try:
             for batch in stream:
-                timestamp = now_iso() if timestamps or log.keeping else ""
+                at = time.time() if timestamps or log.keeping else 0.0
+                timestamp = now_iso(at) if timestamps else ""
                 parts: list[str] = []
                 answer: list[str] = []
                 shown: list[tuple[str, ServerSentEvent]] = []
@@ -108,7 +110,7 @@ class StreamRun:
                         answer.append(text)
                     if not wanted or event_type in wanted:
                         self.total_events += 1
-                        log_add(event_type, event, timestamp)
+                        log_add(event_type, event, at)
                         shown.append((event_type, event))
                         if text:
                             parts.append(text)

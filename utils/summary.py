@@ -105,13 +105,14 @@ def event_record(event_type: str, event: ServerSentEvent, timestamp: str) -> dic
 class EventLog:
     """Keeps the first events of a run, within a count and a size; counts the rest.
 
-    An entry is a tuple (event type, data, event id, timestamp), sharing the event's own strings
-    when they are within bounds (no copy); ``kept`` builds the JSON shape once, for the summary."""
+    An entry is a tuple (event type, data, event id, time of the read in ``time.time()`` seconds),
+    sharing the event's own strings when they are within bounds (no copy); ``kept`` builds the JSON
+    shape once, for the summary, with the times as ISO 8601 (formatted there, not per read)."""
 
     __slots__ = ("_entries", "dropped", "_chars")
 
     def __init__(self) -> None:
-        self._entries: list[tuple[str, str, str, str]] = []
+        self._entries: list[tuple[str, str, str, float]] = []
         self.dropped = 0
         self._chars = 0
 
@@ -120,7 +121,7 @@ class EventLog:
         """True while an event added now would be kept (the run needs its timestamp only then)."""
         return len(self._entries) < MAX_KEPT_EVENTS and self._chars < MAX_KEPT_CHARS
 
-    def add(self, event_type: str, event: ServerSentEvent, timestamp: str) -> None:
+    def add(self, event_type: str, event: ServerSentEvent, at: float) -> None:
         if len(self._entries) >= MAX_KEPT_EVENTS or self._chars >= MAX_KEPT_CHARS:
             self.dropped += 1
             return
@@ -128,12 +129,12 @@ class EventLog:
         event_id = clip(event.id, MAX_NAME_CHARS)
         event_type = clip(event_type, MAX_NAME_CHARS)
         self._chars += len(data) + len(event_id) + len(event_type)
-        self._entries.append((event_type, data, event_id, timestamp))
+        self._entries.append((event_type, data, event_id, at))
 
     @property
     def kept(self) -> list[dict[str, Any]]:
         """The kept events as the summary shows them."""
-        return [{"event_type": t, "data": d, "event_id": i, "timestamp": s} for t, d, i, s in self._entries]
+        return [{"event_type": t, "data": d, "event_id": i, "timestamp": now_iso(at)} for t, d, i, at in self._entries]
 
 
 @dataclass
