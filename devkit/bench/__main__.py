@@ -6,7 +6,7 @@ Parts: ``clients`` (raw httpx / httpx-sse / our client on small and 64 KiB event
 stream in one plugin: gaps and heartbeats), ``bomb`` (peak RSS under a gzip bomb), ``paced`` (many chats: N
 paced LLM-like streams at once, against a minimal plugin on the same SDK and a minimal gevent program; see
 ``devkit/bench/paced.py``), ``idle`` (memory per idle open stream, ours and the minimal
-SDK plugin; a soak of 4 rounds x 500 calls), ``first`` (first event warm and in a fresh process, start-up to the first
+SDK plugin; a soak of 20 rounds x 500 calls), ``first`` (first event warm and in a fresh process, start-up to the first
 heartbeat; see ``devkit/bench/first_call.py``). Everything talks to SSE servers in separate processes on 127.0.0.1. Not part
 of the test suite.
 """
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="length of each paced stream; default 10")
     parser.add_argument("--idle-n", type=int, default=1000, help="idle open streams in the idle part; default 1000")
     parser.add_argument("--soak-n", type=int, default=500, help="calls per soak round in the idle part; default 500")
+    parser.add_argument("--soak-rounds", type=int, default=20,
+                        help="soak rounds in the idle part (growth levels off after ~15 of 500); default 20")
     args = parser.parse_args(argv)
     parts = PARTS if not args.part or "all" in args.part else tuple(p for p in PARTS if p in args.part)
     runs = max(1, args.runs)
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "paced":
                 lines = paced.run([int(n) for n in args.paced_n.split(",")], args.paced_seconds)
             elif part == "idle":
-                lines = paced.extras(args.idle_n, 4, args.soak_n)
+                lines = paced.extras(args.idle_n, args.soak_rounds, args.soak_n)
             elif part == "first":
                 lines = first_call.run(base, runs)
             elif part == "concurrency":
