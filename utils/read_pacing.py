@@ -14,7 +14,9 @@ has just read a small piece (it had drained its socket: a paced stream, not a bu
 read. ``pause`` rises while the loop is late (multiplicatively, ``RAISE``), falls back by
 ``LOWER_S`` per tick while it is on time, and never passes ``MAX_PAUSE_S``: the latency it adds
 is bounded, and it is zero on a process that keeps up. A bulk stream (reads of ``SMALL_READ``
-bytes or more) is never paced.
+bytes or more) is never paced. (A TLS socket's read returns one TLS record however many wait, so
+while the process is behind a read over TLS also takes the records already received, without
+waiting: ``SocketBody._gather`` in ``utils/http_body.py``.)
 
 Times are seconds of ``time.monotonic()``. Outside gevent (plain threads) the loop is never late,
 so nothing is paced.
