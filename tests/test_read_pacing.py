@@ -216,3 +216,42 @@ def test_an_error_met_while_gathering_comes_after_the_data_read_before_it(monkey
     assert sock.timeout == 5
     with pytest.raises(httpx.ReadError, match="reset"):
         body.recv()
+
+
+_MONITOR_PROBE = """
+import sys, threading, time
+if sys.argv[1] == "gevent":
+    import dify_plugin  # noqa: F401 - patches as the plugin's process is patched
+from utils.read_pacing import LOOP_LAG
+LOOP_LAG.start()
+busy_until = time.monotonic() + 1.5
+def burn():
+    while time.monotonic() < busy_until:
+        until = time.monotonic() + 0.03
+        while time.monotonic() < until:  # 30 ms without a wait: the loop (or the GIL) is held
+            pass
+        time.sleep(0)
+for _ in range(3):
+    threading.Thread(target=burn, daemon=True).start()
+peak = 0.0
+while time.monotonic() < busy_until:
+    time.sleep(0.02)
+    peak = max(peak, LOOP_LAG.pause)
+print(peak)
+"""
+
+
+@pytest.mark.parametrize("mode", ["threads", "gevent"])
+def test_only_the_gevent_loop_is_measured_plain_threads_are_never_paced(mode: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", _MONITOR_PROBE, mode], cwd=root, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    peak = float(out.split()[-1])
+    if mode == "threads":
+        assert peak == 0.0  # as the module's docstring says: outside gevent nothing is paced
+    else:
+        assert peak > 0.0  # the plugin's loop, kept busy, is measured late
