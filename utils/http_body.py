@@ -29,6 +29,7 @@ malformed chunk.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -104,11 +105,14 @@ class SocketBody:
     (took longer than ``WAITED_S``: under gevent, other greenlets ran meanwhile) or were paced
     (``utils/read_pacing.py``: after a small read, while the process is behind)."""
 
-    __slots__ = ("_pieces", "_sock", "waits", "_small")
+    __slots__ = ("_pieces", "_sock", "waits", "_small", "_timeout", "_tls", "_failed")
 
     def __init__(self, sock: socket.socket, timeout: float | None) -> None:
         sock.settimeout(timeout)
         self._sock = sock
+        self._timeout = timeout
+        self._tls = hasattr(sock, "pending")  # an SSLSocket (the stdlib's or gevent's)
+        self._failed: OSError | None = None  # met by _gather after some data: raised by the next read
         self.waits = 0
         self._small = False  # the last read drained the socket
         self._pieces: Iterator[bytes] = iter(())
@@ -121,11 +125,14 @@ class SocketBody:
         return next(self._pieces)
 
     def recv(self) -> bytes:
-        if self._small and LOOP_LAG.pause:  # the process is behind: let this paced stream's events gather
-            time.sleep(LOOP_LAG.pause)
+        pause = LOOP_LAG.pause
+        if self._small and pause:  # the process is behind: let this paced stream's events gather
+            time.sleep(pause)
             self.waits += 1
         started = _now()
         try:
+            if self._failed is not None:
+                raise self._failed
             data = self._sock.recv(READ_BYTES)
         except TimeoutError:
             raise httpx.ReadTimeout("timed out") from None
@@ -133,8 +140,36 @@ class SocketBody:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from None
         if _now() - started > WAITED_S:
             self.waits += 1
+        if pause and self._tls and data:
+            data = self._gather(data)
         self._small = len(data) < SMALL_READ
         return data
+
+    def _gather(self, data: bytes) -> bytes:
+        """TLS, while the process is behind: a TLS socket's ``recv`` returns one TLS record however
+        many are waiting (OpenSSL reads record by record), so its size does not tell a drained
+        socket from a bulk one, and a server that writes each event as its own record would be
+        paced event by event. The records already received are read here without waiting, up to
+        ``READ_BYTES`` in all (a bulk stream fills that: it is not paced, as on a plain socket)."""
+        sock = self._sock
+        pieces, size = [data], len(data)
+        sock.settimeout(0.0)
+        try:
+            while size < READ_BYTES:
+                try:
+                    more = sock.recv(READ_BYTES - size)
+                except (ssl.SSLWantReadError, BlockingIOError):  # nothing more yet
+                    break
+                except OSError as exc:  # raised by the next read, after the data read before it
+                    self._failed = exc
+                    break
+                if not more:
+                    break  # the end: the next read returns it again
+                pieces.append(more)
+                size += len(more)
+        finally:
+            sock.settimeout(self._timeout)
+        return data if len(pieces) == 1 else b"".join(pieces)
 
 
 def _cut_short(detail: str) -> httpx.RemoteProtocolError:

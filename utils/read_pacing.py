@@ -7,21 +7,26 @@ delta). While the process has CPU to spare that price buys the lowest latency, a
 held back. When it has not, every read that waits its turn makes all the others wait longer: the
 process falls behind and new calls wait seconds for their first token.
 
-So the process measures how late its own event loop runs (``LoopLag``: a thread that sleeps
-``TICK_S`` and looks at how late it woke; a greenlet under the SDK's gevent), and a stream that
+So the process measures how late its own event loop runs (``LoopLag``: a greenlet that sleeps
+``TICK_S`` and looks at how late it woke, started as a thread under the SDK's gevent), and a stream that
 has just read a small piece (it had drained its socket: a paced stream, not a bulk one) waits
 ``pause`` seconds before its next read, letting the events that arrive meanwhile come in one
 read. ``pause`` rises while the loop is late (multiplicatively, ``RAISE``), falls back by
 ``LOWER_S`` per tick while it is on time, and never passes ``MAX_PAUSE_S``: the latency it adds
 is bounded, and it is zero on a process that keeps up. A bulk stream (reads of ``SMALL_READ``
-bytes or more) is never paced.
+bytes or more) is never paced. (A TLS socket's read returns one TLS record however many wait, so
+while the process is behind a read over TLS also takes the records already received, without
+waiting: ``SocketBody._gather`` in ``utils/http_body.py``.)
 
-Times are seconds of ``time.monotonic()``. Outside gevent (plain threads) the loop is never late,
-so nothing is paced.
+Times are seconds of ``time.monotonic()``. Outside gevent (plain threads) there is no loop to
+measure (a thread's sleep wakes late for the GIL or the machine's load, not for this process's
+reads), so the monitor starts only once gevent has patched ``threading`` (the SDK does when it is
+imported), and until then nothing is paced.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +43,7 @@ SMALL_READ = 16 * 1024  # a read below this drained the socket: the stream is pa
 
 class LoopLag:
     """The pause a paced stream waits before its next read (``pause``, seconds; 0.0 while the
-    process keeps up). ``start()`` starts the monitor once (idempotent)."""
+    process keeps up). ``start()`` starts the monitor once (idempotent), under gevent only."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None
                  ) -> None:
@@ -49,7 +54,7 @@ class LoopLag:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and _gevent_threads():
             self._thread = threading.Thread(target=self._run, name="loop-lag", daemon=True)
             self._thread.start()
 
@@ -68,6 +73,12 @@ class LoopLag:
             started = clock()
             sleep(TICK_S)
             self.tick(clock() - started - TICK_S)
+
+
+def _gevent_threads() -> bool:
+    """True once gevent has patched ``threading``: a thread started now is a greenlet of this hub."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("threading"))
 
 
 LOOP_LAG = LoopLag()
