@@ -66,7 +66,8 @@ class _Pacing:
 @pytest.fixture
 def pair(monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(http_body.time, "sleep", slept.append)
+    monkeypatch.setattr(http_body, "_pause", slept.append)  # never time.sleep itself: the loop-lag
+    # monitor (a greenlet once gevent patched threading) would spin on a sleep that returns at once
     a, b = socket.socketpair()
     yield a, b, slept
     a.close()
@@ -109,14 +110,14 @@ def test_the_process_wide_monitor_is_one() -> None:
 
 def _pauses_of_this_thread(monkeypatch) -> list[float]:
     """Every pause this thread takes (really slept: the server must have time to send)."""
-    real_sleep, me, slept = http_body.time.sleep, threading.get_ident(), []
+    real_pause, me, slept = http_body._pause, threading.get_ident(), []
 
     def sleep(seconds: float) -> None:
         if threading.get_ident() == me:
             slept.append(seconds)
-        real_sleep(seconds)
+        real_pause(seconds)
 
-    monkeypatch.setattr(http_body.time, "sleep", sleep)
+    monkeypatch.setattr(http_body, "_pause", sleep)
     return slept
 
 
@@ -209,7 +210,7 @@ def test_an_error_met_while_gathering_comes_after_the_data_read_before_it(monkey
             return step
 
     monkeypatch.setattr(http_body, "LOOP_LAG", _Pacing(0.05))
-    monkeypatch.setattr(http_body.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(http_body, "_pause", lambda seconds: None)
     sock = Tls()
     body = http_body.SocketBody(sock, 5)  # type: ignore[arg-type]
     assert body.recv() == b"data: 1\n\ndata: 2\n\ndata: 3\n\n"

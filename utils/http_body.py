@@ -127,7 +127,7 @@ class SocketBody:
     def recv(self) -> bytes:
         pause = LOOP_LAG.pause
         if self._small and pause:  # the process is behind: let this paced stream's events gather
-            time.sleep(pause)
+            _pause(pause)
             self.waits += 1
         started = _now()
         try:
@@ -170,6 +170,11 @@ class SocketBody:
         finally:
             sock.settimeout(self._timeout)
         return data if len(pieces) == 1 else b"".join(pieces)
+
+
+def _pause(seconds: float) -> None:
+    """The pacing pause: ``time.sleep`` looked up at call time (gevent's, once the SDK patched it)."""
+    time.sleep(seconds)
 
 
 def _cut_short(detail: str) -> httpx.RemoteProtocolError:
