@@ -216,43 +216,40 @@ parameters:
      llm_description: URL}
 extra: {python: {source: tools/read2.py}}
 """,
-    "tools/read2.py": """import socket
+    "reads.py": """import socket
 from urllib.parse import urlsplit
 
-from dify_plugin import Tool
 
-
-class ReadTwoTool(Tool):  # the SDK loads one Tool subclass per file: read.py's loop, two messages per read
-    def _invoke(self, tool_parameters):
-        url = urlsplit(tool_parameters["url"])
-        sock = socket.create_connection((url.hostname, url.port))
-        sock.sendall(f"GET {url.path}?{url.query} HTTP/1.1\\r\\nHost: {url.hostname}\\r\\n"
-                     "Accept: text/event-stream\\r\\n\\r\\n".encode())
-        try:
-            while data := sock.recv(65536):
-                text = data.decode("utf-8", "replace")
-                yield self.create_text_message(text)
-                yield self.create_stream_variable_message("answer", text)
-        finally:
-            sock.close()
+def reads(url):
+    \"\"\"The raw bytes of each socket read of a GET to ``url``, decoded (headers and framing included).\"\"\"
+    url = urlsplit(url)
+    sock = socket.create_connection((url.hostname, url.port))
+    sock.sendall(f"GET {url.path}?{url.query} HTTP/1.1\\r\\nHost: {url.hostname}\\r\\n"
+                 "Accept: text/event-stream\\r\\n\\r\\n".encode())
+    try:
+        while data := sock.recv(65536):
+            yield data.decode("utf-8", "replace")
+    finally:
+        sock.close()
 """,
-    "tools/read.py": """import socket
-from urllib.parse import urlsplit
-
-from dify_plugin import Tool
+    "tools/read.py": """from dify_plugin import Tool
+from reads import reads
 
 
 class ReadTool(Tool):
     def _invoke(self, tool_parameters):
-        url = urlsplit(tool_parameters["url"])
-        sock = socket.create_connection((url.hostname, url.port))
-        sock.sendall(f"GET {url.path}?{url.query} HTTP/1.1\\r\\nHost: {url.hostname}\\r\\n"
-                     "Accept: text/event-stream\\r\\n\\r\\n".encode())
-        try:
-            while data := sock.recv(65536):
-                yield self.create_text_message(data.decode("utf-8", "replace"))
-        finally:
-            sock.close()
+        for text in reads(tool_parameters["url"]):
+            yield self.create_text_message(text)
+""",
+    "tools/read2.py": """from dify_plugin import Tool
+from reads import reads
+
+
+class ReadTwoTool(Tool):  # what ours yields per read in text mode: the text and the answer stream variable
+    def _invoke(self, tool_parameters):
+        for text in reads(tool_parameters["url"]):
+            yield self.create_text_message(text)
+            yield self.create_stream_variable_message("answer", text)
 """,
     "main.py": """from dify_plugin import DifyPluginEnv, Plugin
 
