@@ -33,9 +33,11 @@ class Writer:
         self.sent_at: list[float] = []
 
     def start(self, status: int = 200, headers: dict[str, str] | None = None,
-              content_type: str | None = "text/event-stream; charset=utf-8", chunked: bool = True) -> None:
+              content_type: str | None = "text/event-stream; charset=utf-8", chunked: bool = True,
+              reason: str | None = None) -> None:
+        """The status line (``reason``: the phrase, the standard one when None) and the headers."""
         h = self._h
-        h.send_response_only(status)
+        h.send_response_only(status, reason)
         if content_type:
             h.send_header("Content-Type", content_type)
         for key, value in (headers or {}).items():
@@ -65,11 +67,12 @@ class Writer:
         for start in range(0, len(data), step):
             self.send(data[start : start + step])
 
-    def body(self, status: int, data: bytes | str, content_type: str = "application/json",
-             headers: dict[str, str] | None = None) -> None:
+    def body(self, status: int, data: bytes | str, content_type: str | None = "application/json",
+             headers: dict[str, str] | None = None, reason: str | None = None) -> None:
         """A whole non-streaming response."""
         raw = data.encode() if isinstance(data, str) else data
-        self.start(status, {**(headers or {}), "Content-Length": str(len(raw))}, content_type, chunked=False)
+        self.start(status, {**(headers or {}), "Content-Length": str(len(raw))}, content_type, chunked=False,
+                   reason=reason)
         self._h.wfile.write(raw)
         self._h.wfile.flush()
 

@@ -37,14 +37,8 @@ def failure(credentials) -> str:
 def echo_everything(request: Request, writer: Writer, status: int = 401, content_type: str = "application/json"):
     """Answers with every form of every secret in the reason phrase, the Content-Type and the body."""
     forms = " ".join(all_forms(*SECRETS))
-    handler = writer._h
-    handler.send_response_only(status, f"Denied {forms}")
-    handler.send_header("Content-Type", f"{content_type}; x={forms}")
-    body = f'{{"error": "{forms} {request.headers.get("authorization")}"}}'.encode()
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-    handler.wfile.flush()
+    writer.body(status, f'{{"error": "{forms} {request.headers.get("authorization")}"}}',
+                f"{content_type}; x={forms}", reason=f"Denied {forms}")
 
 
 def test_a_closed_port_is_a_validation_error_without_the_url_credentials():

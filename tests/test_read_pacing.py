@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests import test_tls
-from utils import http_body, read_pacing
+from utils import http_body
 from utils.read_pacing import LATE_S, LOWER_S, MAX_PAUSE_S, SMALL_READ, LoopLag
 
 
@@ -98,10 +98,6 @@ def test_a_bulk_stream_is_never_paced(monkeypatch, pair) -> None:
     assert len(got[0]) >= SMALL_READ  # a full socket: a bulk read
     # a read right after a big one never waits; one after a small one (the socket drained) does
     assert slept == [0.05 for before in got[:-1] if len(before) < SMALL_READ]
-
-
-def test_the_process_wide_monitor_is_one() -> None:
-    assert isinstance(read_pacing.LOOP_LAG, LoopLag)
 
 
 # -- https: a TLS socket's recv returns one TLS record, however many are waiting ----------------

@@ -50,7 +50,6 @@ def echo(place: str, forms: list[str]):
     host_forms = [f.lower() for f in forms if re.fullmatch(r"[A-Za-z0-9-]{1,63}", f)]
 
     def route(request: Request, writer: Writer) -> None:
-        handler = writer._h
         if place in ("data", "id", "event"):
             writer.start()
             for form in [*forms, joined]:
@@ -60,19 +59,10 @@ def echo(place: str, forms: list[str]):
             writer.end()
             return
         if place == "redirect-host":
-            handler.send_response_only(302)
-            handler.send_header("Location", f"http://{'-'.join(host_forms)[:60]}.evil.test/")
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
+            writer.body(302, b"", None, {"Location": f"http://{'-'.join(host_forms)[:60]}.evil.test/"})
             return
         status, content_type = (401, "application/json") if place == "reason-phrase" else (200, "text/html")
-        handler.send_response_only(status, f"Denied {joined}")
-        handler.send_header("Content-Type", f"{content_type}; x={joined}")
-        body = f'{{"error": "{joined}"}}'.encode()
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-        handler.wfile.flush()
+        writer.body(status, f'{{"error": "{joined}"}}', f"{content_type}; x={joined}", reason=f"Denied {joined}")
 
     return route
 

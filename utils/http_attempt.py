@@ -105,7 +105,7 @@ class RunClock:
         self.at = self.started + seconds
         self._sock: socket.socket | None = None
         self._deadline: Deadline | None = None
-        self.cut = False  # the timer fired and shut a socket down
+        self.cut = False  # the deadline fired and shut a socket down
 
     def now(self) -> float:
         return self._clock()
@@ -121,7 +121,7 @@ class RunClock:
         return self._clock() - self.started
 
     def timeout(self, connect: float, read: float) -> httpx.Timeout:
-        """One attempt's timeouts, cut to the time left (at least 0.1 s, the timer does the rest)."""
+        """One attempt's timeouts, cut to the time left (at least 0.1 s, the deadline does the rest)."""
         left = max(0.1, self.left())
         return httpx.Timeout(min(connect, left), read=min(read, left), write=min(read, left), pool=min(connect, left))
 
